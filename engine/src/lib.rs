@@ -1,0 +1,51 @@
+//! regent: a lock-free process registry engine.
+//!
+//! Elixir's `Registry` is what makes "one process per entity" work on the BEAM: processes
+//! register under a key, others find them by key, and entries vanish when their process
+//! dies. regent is that engine for Rust runtimes and actor frameworks:
+//!
+//! * [`Unique`] registries: atomic register-if-absent (the loser learns the owner),
+//!   lock-free lookups, owner-only unregister and [`update_value`](Unique::update_value);
+//! * a monitor index: [`process_down`](Unique::process_down) removes every entry of an
+//!   exited process in O(its entries), linearizably;
+//! * listeners ([`Event`]), [`Stats`] for watching table size, and process ids of the
+//!   runtime's own type ([`ProcessId`]).
+//!
+//! Underneath, each registry splits the hash space into partitions (one per core by
+//! default); each partition is an open-addressing table of cache-line groups with lock-free
+//! reads, CAS inserts and cooperative incremental growth, reclaimed with crossbeam-epoch.
+//!
+#![doc = include_str!("../docs/table.md")]
+//!
+//! # The runtime's contract
+//!
+//! The pid is an argument because Rust has no `self()`. A runtime calls `register` for a
+//! pid only while that pid is alive, and `process_down(pid)` once when it exits.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod counter;
+mod entry;
+mod error;
+mod event;
+mod hash;
+mod monitor;
+mod partition;
+mod pid;
+mod raw;
+mod reclaim;
+mod stats;
+mod sync;
+mod unique;
+
+pub use crate::error::{AlreadyRegistered, TryRegisterError};
+pub use crate::event::Event;
+pub use crate::hash::DefaultHashBuilder;
+pub use crate::pid::{Pid, ProcessId};
+pub use crate::reclaim::reclaim;
+pub use crate::stats::Stats;
+pub use crate::unique::{Unique, UniqueBuilder};
+
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

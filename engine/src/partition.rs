@@ -1,0 +1,69 @@
+//! Splitting the hash space into partitions, one table each.
+
+use crossbeam_utils::CachePadded;
+
+use crate::raw::RawTable;
+
+/// The most partitions a registry accepts.
+pub(crate) const MAX_PARTITIONS: usize = 1 << 16;
+
+/// `n` tables, picked by the top bits of a hash (tables use the low bits for the home
+/// group, so the two choices stay independent).
+pub(crate) struct Partitioned<N> {
+    tables: Box<[CachePadded<RawTable<N>>]>,
+    shift: u32,
+}
+
+impl<N> Partitioned<N> {
+    /// `partitions` (a power of two) tables sized for `capacity` entries in all.
+    pub(crate) fn new(partitions: usize, capacity: usize) -> Partitioned<N> {
+        debug_assert!(partitions.is_power_of_two() && partitions <= MAX_PARTITIONS);
+        let per_table = capacity.div_ceil(partitions);
+        Partitioned {
+            tables: (0..partitions)
+                .map(|_| CachePadded::new(RawTable::with_capacity(per_table)))
+                .collect(),
+            shift: 64 - partitions.trailing_zeros(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, hash: u64) -> &RawTable<N> {
+        // A shift by 64 (one partition) yields 0.
+        let index = hash.checked_shr(self.shift).unwrap_or(0) as usize;
+        &self.tables[index]
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &RawTable<N>> {
+        self.tables.iter().map(|t| &**t)
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut RawTable<N>> {
+        self.tables.iter_mut().map(|t| &mut **t)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.tables.len()
+    }
+}
+
+/// The default partition count: available cores rounded up to a power of two.
+pub(crate) fn default_partitions() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .next_power_of_two()
+}
+
+/// Validates a requested partition count: rounded up to a power of two.
+///
+/// # Panics
+///
+/// If `n` is 0 or more than `MAX_PARTITIONS`.
+pub(crate) fn checked_partitions(n: usize) -> usize {
+    assert!(n > 0, "a registry needs at least one partition");
+    assert!(
+        n <= MAX_PARTITIONS,
+        "at most {MAX_PARTITIONS} partitions, got {n}"
+    );
+    n.next_power_of_two()
+}

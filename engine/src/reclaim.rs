@@ -1,0 +1,67 @@
+//! Epoch reclamation: how removed entries and retired arrays are freed, and how many bytes
+//! wait for it.
+//!
+//! Everything a reader may still hold is handed to crossbeam-epoch's global collector and
+//! freed once every thread pinned at removal time has unpinned. `RETIRED` counts the bytes
+//! handed over and not yet freed, process-wide, so `Stats::retired_bytes` shows garbage
+//! piling up behind a long-pinned reader.
+
+use crossbeam_epoch::Guard;
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{stats, thread_shard};
+
+/// Sharded like `Counter`, but process-wide and outside any protocol, so it stays on std
+/// atomics even under loom (a static must outlive loom's per-model state).
+static RETIRED: [CachePadded<stats::AtomicIsize>; 8] =
+    [const { CachePadded::new(stats::AtomicIsize::new(0)) }; 8];
+
+fn add_retired(bytes: isize) {
+    RETIRED[thread_shard() % RETIRED.len()].fetch_add(bytes, stats::Ordering::Relaxed);
+}
+
+/// Bytes removed from every regent registry in this process and not yet freed.
+pub(crate) fn retired_bytes() -> usize {
+    let sum: isize = RETIRED
+        .iter()
+        .map(|s| s.load(stats::Ordering::Relaxed))
+        .sum();
+    sum.max(0) as usize
+}
+
+/// Hands `ptr` to the collector: `free(ptr)` runs once no thread can still read it.
+///
+/// # Safety
+///
+/// `ptr` must be unreachable for any thread that pins after this call, `free(ptr)` must be
+/// sound to call once from any thread after every current pin ends, and nothing else may
+/// free `ptr`.
+pub(crate) unsafe fn retire<T>(guard: &Guard, ptr: *mut T, bytes: usize, free: unsafe fn(*mut T)) {
+    add_retired(bytes as isize);
+    let ptr = SendPtr(ptr);
+    // SAFETY: the caller guarantees no thread pinned from now on can reach `ptr`, so the
+    // collector may run `free` once the current pins end; `T`'s contents are `Send` (the
+    // registries require `K`, `V`, `P: Send`) so freeing on another thread is fine.
+    unsafe {
+        guard.defer_unchecked(move || {
+            let ptr = ptr;
+            free(ptr.0);
+            add_retired(-(bytes as isize));
+        });
+    }
+}
+
+struct SendPtr<T>(*mut T);
+// SAFETY: only moves the pointer to the thread that runs the deferred free; see `retire`.
+unsafe impl<T> Send for SendPtr<T> {}
+
+/// Pins the epoch and flushes this thread's garbage so that removed entries can be freed.
+///
+/// Reclamation is incremental: a call frees what the epoch already allows and pushes this
+/// thread's pending garbage to the global queue. To wait until everything removed so far is
+/// freed (leak accounting, drop-counting tests), call it in a loop until
+/// [`Stats::retired_bytes`](crate::Stats::retired_bytes) reaches 0.
+pub fn reclaim() {
+    let guard = crossbeam_epoch::pin();
+    guard.flush();
+}

@@ -1,0 +1,34 @@
+//! What a registry holds, for watching table size and leak accounting.
+
+/// A snapshot of a registry's size and memory, from [`Unique::stats`](crate::Unique::stats).
+///
+/// Counts are exact when no operation is in flight. Bytes are what the registry's own
+/// structures hold on the heap (the slot arrays and the entry nodes), not allocator
+/// overhead; `retired_bytes` is process-wide because reclamation is shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Live entries (`count()`).
+    pub entries: usize,
+    /// Processes holding at least one entry (`monitors()`).
+    pub monitors: usize,
+    /// Slots in the current arrays of all tables (names and monitor index).
+    pub capacity: usize,
+    /// Bytes of slot arrays, including arrays being migrated into.
+    pub table_bytes: usize,
+    /// Bytes of live entry nodes.
+    pub entry_bytes: usize,
+    /// Bytes removed from any regent registry in this process and not yet reclaimed by the
+    /// epoch: grows while a thread stays pinned, drains when it unpins.
+    pub retired_bytes: usize,
+    /// Tables with a migration (growth or compaction) under way.
+    pub migrations: usize,
+}
+
+impl Stats {
+    /// `table_bytes + entry_bytes + retired_bytes`.
+    #[must_use]
+    pub fn total_bytes(&self) -> usize {
+        self.table_bytes + self.entry_bytes + self.retired_bytes
+    }
+}

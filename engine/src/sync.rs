@@ -1,0 +1,53 @@
+//! The loom shim: the only module that names `std::sync::atomic`.
+//!
+//! Under `--cfg loom` every atomic comes from loom so the models in `regent-loom` explore
+//! the engine's real interleavings (tokio's `src/loom`, crossbeam-epoch's `primitive`).
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+/// Process-wide statistics that take part in no protocol: always std atomics, so statics
+/// holding them outlive loom's per-model state.
+pub(crate) mod stats {
+    pub(crate) use std::sync::atomic::{AtomicIsize, Ordering};
+}
+
+/// Waits a little while another thread finishes a short critical section (a per-pid lock
+/// or a group being copied). Under loom it yields so the model can schedule that thread.
+#[inline]
+pub(crate) fn spin(backoff: &crossbeam_utils::Backoff) {
+    #[cfg(loom)]
+    {
+        let _ = backoff;
+        loom::thread::yield_now();
+    }
+    #[cfg(not(loom))]
+    backoff.snooze();
+}
+
+/// A small per-thread index used to spread counters over shards.
+#[cfg(not(loom))]
+pub(crate) fn thread_shard() -> usize {
+    use std::cell::Cell;
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    SHARD.with(|s| {
+        let mut v = s.get();
+        if v == usize::MAX {
+            v = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            s.set(v);
+        }
+        v
+    })
+}
+
+/// Under loom one shard keeps the state space small.
+#[cfg(loom)]
+pub(crate) fn thread_shard() -> usize {
+    0
+}
