@@ -32,16 +32,20 @@ impl<K, V, P> Entry<K, V, P> {
         }))
     }
 
-    /// The next entry of the pid's list. Relaxed: written and read under the pid's lock, or
-    /// after it, when the list is no longer edited.
+    /// The next entry of the pid's list.
+    ///
+    /// Acquire: pairs with the Release in `set_next`, so a reader walking the list without
+    /// the pid's lock (`keys`) sees the contents of the node it steps to.
     #[inline]
     pub(crate) fn next(&self) -> *mut Self {
-        self.next.load(Ordering::Relaxed)
+        self.next.load(Ordering::Acquire)
     }
 
+    /// Links the next entry; only the holder of the pid's lock calls it. Release: publishes
+    /// the linked node to lock-free walkers (pairs with the Acquire in `next`).
     #[inline]
     pub(crate) fn set_next(&self, next: *mut Self) {
-        self.next.store(next, Ordering::Relaxed);
+        self.next.store(next, Ordering::Release);
     }
 
     /// Frees a node and drops its key and value.

@@ -5,6 +5,10 @@
 //! (`RawTable::lock`), so register, unregister, update and exit of one pid serialize, while
 //! different pids never contend and lookups by key never see the lock. A pid's slot exists
 //! exactly while the pid holds at least one entry, which makes `monitors()` exact.
+//!
+//! The list can also be walked without the lock (`keys`): an unlinked or replaced node keeps
+//! its `next`, and retired nodes outlive the walker's guard, so a walker always reaches the
+//! end, seeing every entry that stays in the list for the whole walk.
 
 use crate::entry::Entry;
 use crate::raw::Locked;
@@ -36,8 +40,8 @@ pub(crate) unsafe fn unlink<K, V, P, R: Fn(&Entry<K, V, P>) -> u64>(
     target: *mut Entry<K, V, P>,
     replacement: *mut Entry<K, V, P>,
 ) {
-    // SAFETY: `target` is in the list (caller), so live until retired by us.
     let successor = if replacement.is_null() {
+        // SAFETY: `target` is in the list (caller), so live until retired by us.
         unsafe { (*target).next() }
     } else {
         replacement
@@ -64,8 +68,8 @@ pub(crate) unsafe fn unlink<K, V, P, R: Fn(&Entry<K, V, P>) -> u64>(
 ///
 /// # Safety
 ///
-/// The list must not be freed while iterating: hold the pid's lock, or the epoch guard
-/// under which its nodes were retired.
+/// The list's nodes must stay allocated while iterating: hold the pid's lock, or an epoch
+/// guard pinned before any of them was retired.
 pub(crate) unsafe fn iter<'a, K: 'a, V: 'a, P: 'a>(
     head: *mut Entry<K, V, P>,
 ) -> impl Iterator<Item = *mut Entry<K, V, P>> + 'a {

@@ -6,7 +6,7 @@
 //! handed over and not yet freed, process-wide, so `Stats::retired_bytes` shows garbage
 //! piling up behind a long-pinned reader.
 
-use crossbeam_epoch::Guard;
+use crossbeam_epoch::{Collector, Guard};
 use crossbeam_utils::CachePadded;
 
 use crate::sync::{stats, thread_shard};
@@ -64,4 +64,24 @@ unsafe impl<T> Send for SendPtr<T> {}
 pub fn reclaim() {
     let guard = crossbeam_epoch::pin();
     guard.flush();
+}
+
+/// Which epoch collector a registry pins.
+pub(crate) enum Epoch {
+    /// crossbeam-epoch's default collector, with a cached per-thread handle: the fast path.
+    Global,
+    /// A collector of the embedder's (a fresh one per loom model, or one isolated from the
+    /// rest of the process). Each operation registers a participant, which allocates.
+    Own(Collector),
+}
+
+impl Epoch {
+    #[inline]
+    pub(crate) fn pin(&self) -> Guard {
+        match self {
+            Epoch::Global => crossbeam_epoch::pin(),
+            // The guard keeps its participant alive after the handle drops.
+            Epoch::Own(collector) => collector.register().pin(),
+        }
+    }
 }

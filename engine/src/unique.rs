@@ -7,7 +7,7 @@ use core::marker::PhantomData;
 use core::mem::size_of;
 use core::ptr;
 
-use crossbeam_epoch::Guard;
+use crossbeam_epoch::{Collector, Guard};
 
 use crate::entry::Entry;
 use crate::error::{AlreadyRegistered, TryRegisterError};
@@ -15,7 +15,7 @@ use crate::event::{Event, Listener};
 use crate::monitor;
 use crate::partition::{checked_partitions, default_partitions, Partitioned};
 use crate::pid::{Pid, ProcessId};
-use crate::reclaim::{self, retire};
+use crate::reclaim::{self, retire, Epoch};
 use crate::stats::Stats;
 use crate::sync::{AtomicUsize, Ordering};
 use crate::{counter::Counter, DefaultHashBuilder};
@@ -54,6 +54,7 @@ pub struct Unique<K, V = (), P = Pid, S = DefaultHashBuilder> {
     monitors: Counter,
     limit: Option<Limit>,
     listener: Option<Listener<K, V, P>>,
+    epoch: Epoch,
     /// The registry owns `Entry` nodes: Send and Sync follow `K`, `V` and `P`.
     _owns: PhantomData<Box<Entry<K, V, P>>>,
 }
@@ -98,6 +99,7 @@ pub struct UniqueBuilder<K, V = (), P = Pid, S = DefaultHashBuilder> {
     max_entries: Option<usize>,
     hasher: S,
     listener: Option<Listener<K, V, P>>,
+    collector: Option<Collector>,
 }
 
 impl<K, V, P> Unique<K, V, P>
@@ -120,6 +122,7 @@ where
             max_entries: None,
             hasher: DefaultHashBuilder::default(),
             listener: None,
+            collector: None,
         }
     }
 }
@@ -168,7 +171,17 @@ impl<K, V, P, S> UniqueBuilder<K, V, P, S> {
             max_entries: self.max_entries,
             hasher,
             listener: self.listener,
+            collector: self.collector,
         }
+    }
+
+    /// Reclaims removed entries through `collector` instead of crossbeam-epoch's default
+    /// one: for loom models (a fresh collector per model) or to isolate this registry's
+    /// garbage. Every operation then registers a participant with the collector, which
+    /// allocates; the default collector keeps a cached per-thread handle and is faster.
+    pub fn collector(mut self, collector: Collector) -> Self {
+        self.collector = Some(collector);
+        self
     }
 
     /// Calls `f` after every change, in the thread that made it, with no internal lock
@@ -200,6 +213,7 @@ where
                 reserved: AtomicUsize::new(0),
             }),
             listener: self.listener,
+            epoch: self.collector.map_or(Epoch::Global, Epoch::Own),
             _owns: PhantomData,
         }
     }
@@ -248,7 +262,7 @@ where
                 return Err(TryRegisterError::Full { key, value });
             }
         }
-        let guard = &crossbeam_epoch::pin();
+        let guard = &self.epoch.pin();
         let key_hash = self.hasher.hash_one(&key);
         let pid_hash = self.hasher.hash_one(pid);
         let node = Entry::boxed(key, value, pid, ptr::null_mut());
@@ -337,7 +351,7 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        let guard = &crossbeam_epoch::pin();
+        let guard = &self.epoch.pin();
         self.find(key, guard).map(|e| (e.pid, (*e.value).clone()))
     }
 
@@ -348,7 +362,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let guard = &crossbeam_epoch::pin();
+        let guard = &self.epoch.pin();
         self.find(key, guard).map(|e| e.pid)
     }
 
@@ -368,7 +382,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let guard = &crossbeam_epoch::pin();
+        let guard = &self.epoch.pin();
         let by_pid = self.pid_hasher();
         let Some(mut lock) = self.lock_pid(pid, &by_pid, guard) else {
             return false;
@@ -405,16 +419,20 @@ where
     /// Replaces the value of `key` with `f(&old)` if `pid` owns it; returns `(new, old)`.
     ///
     /// Returns `None`, without calling `f`, if `pid` does not own `key`. Readers see the old
-    /// or the new value, never a mix. `f` runs while `pid`'s monitor lock is held: it may
-    /// read the registry, but must not register, unregister, update or report down `pid`
-    /// itself (that would wait for the lock it holds). If `f` panics the old value stays.
+    /// or the new value, never a mix. If `f` panics the old value stays and the panic
+    /// propagates.
+    ///
+    /// `f` runs while `pid`'s entries are locked against concurrent changes: it may read the
+    /// registry (`lookup`, `whereis`, `keys`, `select`, ...) and change other pids' entries,
+    /// but must not call `register`, `try_register`, `unregister`, `update_value` or
+    /// `process_down` for `pid` itself: those wait for the lock `f` runs under, forever.
     pub fn update_value<Q>(&self, pid: P, key: &Q, f: impl FnOnce(&V) -> V) -> Option<(V, V)>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        let guard = &crossbeam_epoch::pin();
+        let guard = &self.epoch.pin();
         let by_pid = self.pid_hasher();
         let mut lock = self.lock_pid(pid, &by_pid, guard)?;
         let old = self.find(key, guard).filter(|e| e.pid == pid)?;
@@ -453,13 +471,14 @@ where
         Some(result)
     }
 
-    /// The keys `pid` holds (one probe of the monitor index, then its list).
+    /// The keys `pid` holds: one probe of the monitor index, then a lock-free walk of the
+    /// pid's list. Weakly consistent while `pid` registers or unregisters concurrently.
     #[must_use]
     pub fn keys(&self, pid: P) -> Vec<K>
     where
         K: Clone,
     {
-        let guard = &crossbeam_epoch::pin();
+        let guard = &self.epoch.pin();
         let by_pid = self.pid_hasher();
         let Some(lock) = self.lock_pid(pid, &by_pid, guard) else {
             return Vec::new();
@@ -491,6 +510,7 @@ where
     ///
     /// Weakly consistent: entries present for the whole call are visited exactly once;
     /// entries added or removed meanwhile may or may not be. `f` runs with no lock held.
+    /// A table migration under way when the call starts is finished first.
     pub fn select<T>(&self, mut f: impl FnMut(&K, P, &V) -> Option<T>) -> Vec<T> {
         let mut out = Vec::new();
         self.for_each(|e| out.extend(f(&e.key, e.pid, &e.value)));
@@ -508,7 +528,7 @@ where
     /// many. When this returns, no lookup, select or dispatch that starts afterwards can
     /// return `pid`, and its names can be registered again at once.
     pub fn process_down(&self, pid: P) -> usize {
-        let guard = &crossbeam_epoch::pin();
+        let guard = &self.epoch.pin();
         let by_pid = self.pid_hasher();
         let Some(mut lock) = self.lock_pid(pid, &by_pid, guard) else {
             return 0;
@@ -569,7 +589,7 @@ impl<K, V, P, S> Unique<K, V, P, S> {
     /// size). See [`Stats`].
     #[must_use]
     pub fn stats(&self) -> Stats {
-        let guard = &crossbeam_epoch::pin();
+        let guard = &self.epoch.pin();
         let mut stats = Stats {
             entries: self.entries.sum(),
             monitors: self.monitors.sum(),
@@ -584,13 +604,6 @@ impl<K, V, P, S> Unique<K, V, P, S> {
         }
         stats.entry_bytes = stats.entries * size_of::<Entry<K, V, P>>();
         stats
-    }
-
-    fn for_each(&self, mut f: impl FnMut(&Entry<K, V, P>)) {
-        let guard = &crossbeam_epoch::pin();
-        for table in self.names.iter() {
-            table.for_each(guard, &mut f);
-        }
     }
 
     fn removed(&self, entries: usize, monitor_gone: bool) {
@@ -628,6 +641,14 @@ impl<K: Hash + Eq, V, P: ProcessId, S: BuildHasher> Unique<K, V, P, S> {
             self.pids
                 .get(hash)
                 .lock(hash, |e| e.pid == pid, None, by_pid, guard)
+        }
+    }
+
+    fn for_each(&self, mut f: impl FnMut(&Entry<K, V, P>)) {
+        let guard = &self.epoch.pin();
+        let by_key = self.key_hasher();
+        for table in self.names.iter() {
+            table.for_each(&by_key, guard, &mut f);
         }
     }
 

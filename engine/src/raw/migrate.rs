@@ -12,9 +12,11 @@
 //! old array through the epoch. No operation waits for more than one group being copied, so
 //! tail latency stays flat while a table grows from empty to tens of millions of entries.
 //!
-//! Sizing keeps one migration at a time: `next` holds at least half the old slots and at most
-//! half load of live entries, and every write copies `CHUNK` groups, so `next` cannot pass
-//! its own limit before the copy completes.
+//! One migration runs at a time: `next` can only start its own once it is current. Sizing
+//! makes that the common case (`next` holds at least half the old slots and at most half load
+//! of live entries, and every write copies `CHUNK` groups), and a writer that finds `next`
+//! past its limit anyway (a copier was descheduled under heavy churn) finishes the copy
+//! before it writes there.
 
 use core::ptr;
 
@@ -48,7 +50,15 @@ impl<N> RawTable<N> {
             }
             self.help(array, rehash, guard);
             self.ensure_copied(array, hash, rehash, guard);
-            array = next_of(array, guard);
+            let next = next_of(array, guard);
+            // `next` cannot migrate before it is current. If it filled up while a copier of
+            // `array` was descheduled (churn fills a table with tombstones), finish the copy
+            // so that `next` becomes current, and migrate it in turn.
+            if next.over_limit(next.used.sum()) {
+                self.finish_migration(array, rehash, guard);
+                self.start_migration(next);
+            }
+            array = next;
         }
     }
 
@@ -72,6 +82,20 @@ impl<N> RawTable<N> {
                 return;
             }
         }
+    }
+
+    /// Copies every group of `array` not yet copied, waiting for groups other threads are
+    /// copying, so that `array.next` is current when this returns.
+    pub(super) fn finish_migration(
+        &self,
+        array: &Array<N>,
+        rehash: &impl Fn(&N) -> u64,
+        guard: &Guard,
+    ) {
+        for g in 0..array.len() {
+            self.migrate_group(array, g, true, rehash, guard);
+        }
+        self.promote(array, guard);
     }
 
     /// Copies the next unclaimed chunk of groups, if any is left.
@@ -131,7 +155,9 @@ impl<N> RawTable<N> {
         }
     }
 
-    /// Makes `array.next` current and retires `array`.
+    /// Makes `array.next` current and retires `array`, unless another thread already did.
+    /// Called by the copier of the last group and by `finish_migration`, so no thread waits
+    /// on a descheduled last copier.
     fn promote(&self, array: &Array<N>, guard: &Guard) {
         let old = ptr::from_ref(array).cast_mut();
         let next = next_of(array, guard);
@@ -142,11 +168,12 @@ impl<N> RawTable<N> {
             Ordering::Release,
             Ordering::Relaxed,
         );
-        debug_assert!(swapped.is_ok(), "only the last copier promotes");
-        // SAFETY: `array` is no longer current, so no thread that pins from now on reaches
-        // it; threads pinned now are covered by the epoch. Its nodes live on in `next`, so
-        // only the array itself is freed.
-        unsafe { reclaim::retire(guard, old, array.bytes(), free_array::<N>) };
+        if swapped.is_ok() {
+            // SAFETY: `array` is no longer current, so no thread that pins from now on
+            // reaches it; threads pinned now are covered by the epoch. Its nodes live on in
+            // `next`, so only the array itself is freed; only the CAS winner retires it.
+            unsafe { reclaim::retire(guard, old, array.bytes(), free_array::<N>) };
+        }
     }
 
     /// Starts migrating `array` if it is the current array and none is under way.

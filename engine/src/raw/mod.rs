@@ -304,8 +304,9 @@ impl<N> RawTable<N> {
         }
         group.set_tag(index, tag_of(hash));
         let used = array.used.add(1);
-        // Small tables check the exact sum; large ones only every 64 claims of a shard.
-        if array.slots() < 4096 || used % 64 == 0 {
+        // Small tables check the exact sum; large ones only every 64 claims of a shard, a
+        // lag far below their 1/8 headroom.
+        if array.slots() < 1 << 15 || used % 64 == 0 {
             let used = array.used.sum();
             if array.over_limit(used) {
                 self.start_migration(array);
@@ -318,13 +319,28 @@ impl<N> RawTable<N> {
     ///
     /// Entries present for the whole walk are visited exactly once; entries added or removed
     /// during it may or may not be. An entry removed before the walk starts is never visited.
-    pub(crate) fn for_each(&self, guard: &Guard, mut f: impl FnMut(&N)) {
+    ///
+    /// A migration already under way is finished first (the walk is O(n) anyway), so the
+    /// walk starts on an array with no `next`. If a migration starts during the walk, an
+    /// entry found frozen in a copied group is carried over and visited in the next array;
+    /// every other entry of the next array was either visited here before its group froze
+    /// or was inserted during the walk.
+    pub(crate) fn for_each(
+        &self,
+        rehash: &impl Fn(&N) -> u64,
+        guard: &Guard,
+        mut f: impl FnMut(&N),
+    ) {
         let mut array = self.current(guard);
-        // Nodes seen frozen in an already copied group: visited in the next array instead.
-        let mut moved: Option<std::collections::HashSet<*const N, foldhash::fast::RandomState>> =
+        // Acquire: pairs with the Release CAS in `start_migration`.
+        while !array.next.load(Ordering::Acquire).is_null() {
+            self.finish_migration(array, rehash, guard);
+            array = next_of(array, guard);
+        }
+        let mut carried: Option<std::collections::HashSet<*const N, foldhash::fast::RandomState>> =
             None;
         loop {
-            let mut carried = std::collections::HashSet::with_hasher(Default::default());
+            let mut carry = std::collections::HashSet::with_hasher(Default::default());
             for group in array.groups() {
                 for slot in &group.slots {
                     // Acquire: pairs with the Release CAS that published the node.
@@ -332,25 +348,25 @@ impl<N> RawTable<N> {
                     else {
                         continue;
                     };
-                    if moved
+                    if carried
                         .as_ref()
-                        .is_some_and(|m| !m.contains(&node.cast_const()))
+                        .is_some_and(|c| !c.contains(&node.cast_const()))
                     {
                         continue;
                     }
                     if frozen && group.migrated() {
-                        carried.insert(node.cast_const());
+                        carry.insert(node.cast_const());
                         continue;
                     }
                     // SAFETY: live nodes outlive the guard (see `find`).
                     f(unsafe { &*node });
                 }
             }
-            if carried.is_empty() {
+            if carry.is_empty() {
                 return;
             }
             array = next_of(array, guard);
-            moved = Some(carried);
+            carried = Some(carry);
         }
     }
 

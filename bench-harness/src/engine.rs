@@ -1,0 +1,233 @@
+//! `engine`: regent side by side with the peer registries. Every peer runs in this process
+//! on the same keys and pinned threads, one after the other, each dropped before the next
+//! starts. Each pass builds a fresh table: register, lookup hit, lookup miss, process_down;
+//! every figure is the middle pass of `--reps`.
+
+use std::cmp::Ordering;
+use std::fs;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::count::Count;
+use crate::peers::{DashMapPeer, RegentPeer, Registry, RwLockPeer};
+use crate::report::{self, figure, Provenance, Table};
+use crate::runner::{Latency, Timing};
+use crate::workload::{Keys, Phase};
+use crate::{alloc, Error};
+
+/// Arguments of `regent-bench engine`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EngineArgs {
+    /// Keys registered, one per process (suffixes k, M, G)
+    #[arg(long, default_value = "10M")]
+    pub keys: Count,
+    /// Worker threads, each pinned to a core
+    #[arg(long, default_value = "2")]
+    pub threads: NonZeroUsize,
+    /// Passes per peer; each figure is the middle one
+    #[arg(long, default_value = "3")]
+    pub reps: NonZeroUsize,
+    /// Folder for the JSON results
+    #[arg(long, default_value_os_t = report::workspace_dir().join("results"))]
+    pub out: PathBuf,
+    /// The markdown report to regenerate
+    #[arg(long, default_value_os_t = report::workspace_dir().join("reports").join("engine.md"))]
+    pub report: PathBuf,
+}
+
+#[derive(Debug, Serialize)]
+struct EngineResult {
+    run: Run,
+    workloads: Vec<Workload>,
+}
+
+#[derive(Debug, Serialize)]
+struct Run {
+    keys: usize,
+    threads: usize,
+    reps: usize,
+    #[serde(flatten)]
+    provenance: Provenance,
+}
+
+#[derive(Debug, Serialize)]
+struct Workload {
+    name: &'static str,
+    threads: usize,
+    keys: usize,
+    results: Vec<PeerResult>,
+}
+
+#[derive(Debug, Serialize)]
+struct PeerResult {
+    peer: &'static str,
+    mops: f64,
+    /// The peer's live bytes after registering every key, per key.
+    bytes_per_entry: f64,
+    #[serde(flatten)]
+    latency: Latency,
+}
+
+/// One peer's middle pass of each phase, in [`Phase::ALL`] order.
+#[derive(Debug)]
+struct PeerFigures {
+    peer: &'static str,
+    passes: [Timing; 4],
+    bytes_per_entry: f64,
+}
+
+/// Runs `engine`, prints its table, writes `engine-<stamp>.json` to `args.out` and
+/// regenerates the markdown report at `args.report`. Returns the JSON's path.
+///
+/// # Errors
+///
+/// If a peer returned a wrong result or still held entries after every process went
+/// down, or a file could not be written.
+pub fn run(args: &EngineArgs) -> Result<PathBuf, Error> {
+    let (threads, reps) = (args.threads.get(), args.reps.get());
+    let provenance = Provenance::detect(&format!(
+        "engine --keys {} --threads {threads} --reps {reps}",
+        args.keys
+    ));
+    let stamp = report::utc_stamp(SystemTime::now());
+    let keys = Keys::new(args.keys.0);
+
+    // Regent first: the ratio column relies on it.
+    let peers = [
+        measure::<RegentPeer>(keys, threads, reps)?,
+        measure::<DashMapPeer>(keys, threads, reps)?,
+        measure::<RwLockPeer>(keys, threads, reps)?,
+    ];
+    let workloads = Phase::ALL
+        .iter()
+        .enumerate()
+        .map(|(p, phase)| Workload {
+            name: phase.name(),
+            threads,
+            keys: keys.count(),
+            results: peers
+                .iter()
+                .map(|f| PeerResult {
+                    peer: f.peer,
+                    mops: f.passes[p].mops(),
+                    bytes_per_entry: f.bytes_per_entry,
+                    latency: f.passes[p].latency,
+                })
+                .collect(),
+        })
+        .collect();
+    let result = EngineResult {
+        run: Run {
+            keys: keys.count(),
+            threads,
+            reps,
+            provenance,
+        },
+        workloads,
+    };
+
+    let body = format!("{}\n{}", result.run.provenance.describe(), table(&peers));
+    print!("{body}");
+    let json = report::write_json(&args.out, "engine", &stamp, &result)?;
+    println!("wrote {}", json.display());
+    write_markdown(&args.report, &body, &json, &result.run)?;
+    println!("wrote {}", args.report.display());
+    Ok(json)
+}
+
+fn measure<R: Registry>(keys: Keys, threads: usize, reps: usize) -> Result<PeerFigures, Error> {
+    // Allocated up front: growing them mid-pass would count against the peer.
+    let mut passes = [(); 4].map(|()| Vec::with_capacity(reps));
+    let mut bytes = Vec::with_capacity(reps);
+    for rep in 1..=reps {
+        let registry = R::default();
+        // Garbage of earlier passes and peers must not count against this one.
+        registry.quiesce();
+        let before = alloc::live();
+        for (phase, timings) in Phase::ALL.into_iter().zip(&mut passes) {
+            let progress = report::progress(&format!("{} {} {rep}/{reps}", R::NAME, phase.name()));
+            timings.push(phase.run(&registry, keys, threads, &progress)?);
+            // Freed before the reading below.
+            drop(progress);
+            if phase == Phase::Register {
+                // Old tables retired by growth are garbage, not entries.
+                registry.quiesce();
+                bytes.push(alloc::live().saturating_sub(before) as f64 / keys.count() as f64);
+            }
+        }
+        let left = registry.count();
+        if left != 0 {
+            return Err(format!(
+                "{} holds {left} entries after every process went down",
+                R::NAME
+            )
+            .into());
+        }
+    }
+    Ok(PeerFigures {
+        peer: R::NAME,
+        passes: passes.map(|p| middle(p, |a, b| a.elapsed.cmp(&b.elapsed))),
+        bytes_per_entry: middle(bytes, f64::total_cmp),
+    })
+}
+
+/// The middle element in `cmp` order (the later of the two middle ones for even lengths).
+fn middle<T: Copy>(mut xs: Vec<T>, cmp: impl FnMut(&T, &T) -> Ordering) -> T {
+    xs.sort_by(cmp);
+    xs[xs.len() / 2]
+}
+
+/// One row per workload, one column per peer (regent first), and regent's figure over the
+/// best other peer's.
+fn table(peers: &[PeerFigures]) -> Table {
+    let mut header = vec!["workload".to_owned()];
+    header.extend(peers.iter().map(|f| f.peer.to_owned()));
+    header.push("regent ÷ best peer".to_owned());
+    let mut table = Table::new(&header);
+    for (p, phase) in Phase::ALL.iter().enumerate() {
+        let mops: Vec<f64> = peers.iter().map(|f| f.passes[p].mops()).collect();
+        table.row(row(format!("{} Mops/s", phase.name()), &mops, f64::max));
+    }
+    let bytes: Vec<f64> = peers.iter().map(|f| f.bytes_per_entry).collect();
+    table.row(row("bytes per entry".to_owned(), &bytes, f64::min));
+    table
+}
+
+/// The cells of one row: its name, the figures (regent's first), and regent's over the
+/// best other peer's, `best` choosing the better of two figures.
+fn row(name: String, figures: &[f64], best: fn(f64, f64) -> f64) -> Vec<String> {
+    let best_peer = figures[1..]
+        .iter()
+        .copied()
+        .reduce(best)
+        .unwrap_or(f64::NAN);
+    let mut cells = vec![name];
+    cells.extend(figures.iter().copied().map(figure));
+    cells.push(format!("{:.2}×", figures[0] / best_peer));
+    cells
+}
+
+fn write_markdown(path: &Path, body: &str, json: &Path, run: &Run) -> std::io::Result<()> {
+    let json = json.strip_prefix(report::workspace_dir()).unwrap_or(json);
+    let markdown = format!(
+        "# regent beside its peers\n\n\
+         Generated by `regent-bench engine`; rerun the command below to refresh it. \
+         Raw figures: `{}`.\n\n\
+         Every peer ran in one process, one after the other, on the same {} keys with {} \
+         pinned threads. Each figure comes from the middle pass of {}, each over a fresh \
+         table. Mops/s: higher is better. Bytes per entry: live bytes after registering \
+         every key, as the counting allocator sees them, per key; lower is better. The last \
+         column divides regent's figure by the best other peer's.\n\n{body}",
+        json.display(),
+        Count(run.keys),
+        run.threads,
+        run.reps,
+    );
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    fs::write(path, markdown)
+}

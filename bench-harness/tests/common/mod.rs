@@ -1,0 +1,32 @@
+//! Shared by the end-to-end tests. Each test file is its own process with one test: the
+//! counting allocator is process-wide, and a test running beside another would blur its
+//! memory figures.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use regent_bench::alloc::Counting;
+use serde_json::Value;
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// A fresh folder under the system temp dir for one test's output.
+pub fn scratch_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("regent-bench-{test}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    dir
+}
+
+pub fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&fs::read_to_string(path).expect("result file")).expect("valid JSON")
+}
+
+/// `field` of every object in the JSON array `items`, as strings.
+pub fn strings<'a>(items: &'a Value, field: &str) -> Vec<&'a str> {
+    let items = items.as_array().expect("an array");
+    items
+        .iter()
+        .map(|item| item[field].as_str().expect("a string"))
+        .collect()
+}
