@@ -1,114 +1,74 @@
-//! The entry node shared by a registry's name table and its monitor index.
+//! The records a unique registry keeps: entries by key, and monitors by pid.
 
-use core::mem::{self, ManuallyDrop};
 use core::ptr;
 
-use crate::sync::{AtomicPtr, Ordering};
+use crate::raw::{Lockable, Record, WORD_FLAGS};
+use crate::sync::{AtomicU64, Ordering};
 
-/// One registration. Written once before it is published and immutable afterwards, except
-/// `next`, which only the holder of the pid's monitor lock writes.
-///
-/// `key` and `value` are `ManuallyDrop` because an update moves the key into the node that
-/// replaces this one; which parts are dropped is decided by the function that frees it.
-#[repr(C, align(8))] // the table keeps three flag bits in node addresses
+/// One registration, stored inline in the name table.
 pub(crate) struct Entry<K, V, P> {
-    pub(crate) key: ManuallyDrop<K>,
-    pub(crate) value: ManuallyDrop<V>,
+    pub(crate) key: K,
     pub(crate) pid: P,
-    /// The next entry of the same pid: the monitor index is a list threaded through the
-    /// entries, so watching a pid costs one pointer per entry and one slot per pid.
-    pub(crate) next: AtomicPtr<Entry<K, V, P>>,
+    pub(crate) value: V,
 }
 
-const _: () = assert!(mem::align_of::<Entry<u8, (), ()>>() >= crate::raw::NODE_ALIGN);
+// SAFETY: entries are immutable once published, so a bitwise copy is the same entry; the
+// copy left in the old array is never dropped (its array is freed without its records).
+unsafe impl<K, V, P> Record for Entry<K, V, P> {
+    unsafe fn migrate(src: *const Self, dst: *mut Self) {
+        // SAFETY: the caller passes a published record and a claimed slot.
+        unsafe { ptr::copy_nonoverlapping(src, dst, 1) }
+    }
+}
 
-impl<K, V, P> Entry<K, V, P> {
-    pub(crate) fn boxed(key: K, value: V, pid: P, next: *mut Self) -> *mut Self {
-        Box::into_raw(Box::new(Entry {
-            key: ManuallyDrop::new(key),
-            value: ManuallyDrop::new(value),
+/// A monitored pid: its record in the monitor index. The word holds the lock bits and,
+/// above them, either the mark of the pid's one key or a pointer to its `KeyList`.
+pub(crate) struct Monitor<P> {
+    pub(crate) pid: P,
+    word: AtomicU64,
+}
+
+impl<P> Monitor<P> {
+    /// A monitor for a pid's first key, locked by its creator.
+    pub(crate) fn locked(pid: P, data: u64) -> Self {
+        Monitor {
             pid,
-            next: AtomicPtr::new(next),
-        }))
-    }
-
-    /// The next entry of the pid's list.
-    ///
-    /// Acquire: pairs with the Release in `set_next`, so a reader walking the list without
-    /// the pid's lock (`keys`) sees the contents of the node it steps to.
-    #[inline]
-    pub(crate) fn next(&self) -> *mut Self {
-        self.next.load(Ordering::Acquire)
-    }
-
-    /// Links the next entry; only the holder of the pid's lock calls it. Release: publishes
-    /// the linked node to lock-free walkers (pairs with the Acquire in `next`).
-    #[inline]
-    pub(crate) fn set_next(&self, next: *mut Self) {
-        self.next.store(next, Ordering::Release);
-    }
-
-    /// Frees a node and drops its key and value.
-    ///
-    /// # Safety
-    ///
-    /// `this` comes from `boxed`, is unreachable, and its key was not moved out.
-    pub(crate) unsafe fn free(this: *mut Self) {
-        // SAFETY: exclusive and owned (caller).
-        let mut entry = unsafe { Box::from_raw(this) };
-        // SAFETY: dropped exactly once, here; the box is freed right after.
-        unsafe {
-            ManuallyDrop::drop(&mut entry.key);
-            ManuallyDrop::drop(&mut entry.value);
+            word: AtomicU64::new(data | crate::raw::LOCKED),
         }
     }
 
-    /// Frees a node whose key was moved into its replacement: drops the value only.
-    ///
-    /// # Safety
-    ///
-    /// As for `free`, but the key was moved out.
-    pub(crate) unsafe fn free_moved_key(this: *mut Self) {
-        // SAFETY: exclusive and owned (caller).
-        let mut entry = unsafe { Box::from_raw(this) };
-        // SAFETY: the value is dropped exactly once, here; the key belongs to another node.
-        unsafe { ManuallyDrop::drop(&mut entry.value) };
+    /// The data bits (for lock-free readers). Acquire: pairs with the Release with which
+    /// the holder stored them, so a list they point to is visible.
+    pub(crate) fn data(&self) -> u64 {
+        self.word.load(Ordering::Acquire) & !WORD_FLAGS
+    }
+}
+
+// SAFETY: the copy carries the same pid and the word as it was when frozen; the frozen
+// word makes the lock holder move to the copy before changing anything.
+unsafe impl<P: Copy> Record for Monitor<P> {
+    unsafe fn migrate(src: *const Self, dst: *mut Self) {
+        // SAFETY: the caller passes a published record.
+        let src = unsafe { &*src };
+        // Acquire: the holder's data (a list it points to) must be visible to the copy's
+        // readers, which synchronize with the copy's publication.
+        let word = src.word.fetch_or(crate::raw::W_FROZEN, Ordering::Acquire);
+        // SAFETY: the caller passes a claimed, unwritten slot.
+        unsafe {
+            dst.write(Monitor {
+                pid: src.pid,
+                word: AtomicU64::new(word),
+            })
+        };
+    }
+}
+
+impl<P: Copy + Eq> Lockable for Monitor<P> {
+    fn word(&self) -> &AtomicU64 {
+        &self.word
     }
 
-    /// Frees a node that was never handed to a reader, returning its key and value.
-    ///
-    /// # Safety
-    ///
-    /// `this` comes from `boxed` and no other thread can reach it.
-    pub(crate) unsafe fn into_parts(this: *mut Self) -> (K, V) {
-        // SAFETY: exclusive and owned (caller).
-        let entry = unsafe { Box::from_raw(this) };
-        let Entry { key, value, .. } = *entry;
-        (
-            ManuallyDrop::into_inner(key),
-            ManuallyDrop::into_inner(value),
-        )
-    }
-
-    /// Moves the key and value out of a node that other threads may still be reading
-    /// (through the pid only), leaving it to be freed with `free_moved_parts`.
-    ///
-    /// # Safety
-    ///
-    /// `this` is live, nobody else moves or drops its key and value, and readers that may
-    /// still reach it read only `pid`.
-    pub(crate) unsafe fn take_parts(this: *mut Self) -> (K, V) {
-        // SAFETY: moved out exactly once (caller); the bytes stay in place for readers.
-        unsafe { (ptr::read(&*(*this).key), ptr::read(&*(*this).value)) }
-    }
-
-    /// Frees a node whose key and value were moved out.
-    ///
-    /// # Safety
-    ///
-    /// `this` comes from `boxed`, is unreachable, and `take_parts` moved its parts out.
-    pub(crate) unsafe fn free_moved_parts(this: *mut Self) {
-        // SAFETY: owned (caller); `ManuallyDrop` fields are not dropped by the box.
-        drop(unsafe { Box::from_raw(this) });
+    fn same(&self, other: &Self) -> bool {
+        self.pid == other.pid
     }
 }

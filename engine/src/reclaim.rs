@@ -51,6 +51,31 @@ pub(crate) unsafe fn retire<T>(guard: &Guard, ptr: *mut T, bytes: usize, free: u
     }
 }
 
+/// Hands `value` to the collector, to be dropped once every current pin has ended.
+///
+/// # Safety
+///
+/// `value` may still be read through the bytes it was moved from by threads pinned now, so
+/// it must not be dropped before; it must be safe to drop on another thread, and must not
+/// borrow anything that could end first (the registries require `Send + 'static`).
+pub(crate) unsafe fn defer_drop<T>(guard: &Guard, value: T) {
+    let bytes = core::mem::size_of::<T>();
+    add_retired(bytes as isize);
+    let value = SendBox(value);
+    // SAFETY: the caller guarantees the value may be dropped on any thread once the
+    // current pins end, and outlives the deferral.
+    unsafe {
+        guard.defer_unchecked(move || {
+            drop(value);
+            add_retired(-(bytes as isize));
+        });
+    }
+}
+
+struct SendBox<T>(T);
+// SAFETY: only moves the value to the thread that drops it; see `defer_drop`.
+unsafe impl<T> Send for SendBox<T> {}
+
 struct SendPtr<T>(*mut T);
 // SAFETY: only moves the pointer to the thread that runs the deferred free; see `retire`.
 unsafe impl<T> Send for SendPtr<T> {}

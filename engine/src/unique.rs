@@ -4,21 +4,23 @@ use core::borrow::Borrow;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
 use core::marker::PhantomData;
-use core::mem::size_of;
+use core::mem::ManuallyDrop;
 use core::ptr;
 
 use crossbeam_epoch::{Collector, Guard};
 
-use crate::entry::Entry;
+use crate::counter::Counter;
+use crate::entry::{Entry, Monitor};
 use crate::error::{AlreadyRegistered, TryRegisterError};
 use crate::event::{Event, Listener};
 use crate::monitor;
 use crate::partition::{checked_partitions, default_partitions, Partitioned};
 use crate::pid::{Pid, ProcessId};
-use crate::reclaim::{self, retire, Epoch};
+use crate::raw::{mark, retire_record};
+use crate::reclaim::{self, Epoch};
 use crate::stats::Stats;
 use crate::sync::{AtomicUsize, Ordering};
-use crate::{counter::Counter, DefaultHashBuilder};
+use crate::DefaultHashBuilder;
 
 /// A registry in which each key is held by at most one process.
 ///
@@ -45,18 +47,20 @@ use crate::{counter::Counter, DefaultHashBuilder};
 ///
 /// [`process_down`]: Unique::process_down
 pub struct Unique<K, V = (), P = Pid, S = DefaultHashBuilder> {
-    /// Entries by hash of key.
+    /// Entries, inline, by hash of key.
     names: Partitioned<Entry<K, V, P>>,
-    /// The same entries by hash of pid: each pid's slot heads the list of its entries.
-    pids: Partitioned<Entry<K, V, P>>,
+    /// One monitor per pid that holds entries: the marks of its keys.
+    pids: Partitioned<Monitor<P>>,
     hasher: S,
     entries: Counter,
     monitors: Counter,
+    /// Bytes of the monitors' key lists (pids holding more than one key).
+    lists: Counter,
     limit: Option<Limit>,
     listener: Option<Listener<K, V, P>>,
     epoch: Epoch,
-    /// The registry owns `Entry` nodes: Send and Sync follow `K`, `V` and `P`.
-    _owns: PhantomData<Box<Entry<K, V, P>>>,
+    /// The registry owns its entries: Send and Sync follow `K`, `V` and `P`.
+    _owns: PhantomData<Entry<K, V, P>>,
 }
 
 /// `max_entries`: a reservation counter, paid for only when a limit is set.
@@ -208,6 +212,7 @@ where
             hasher: self.hasher,
             entries: Counter::new(),
             monitors: Counter::new(),
+            lists: Counter::new(),
             limit: self.max_entries.map(|max| Limit {
                 max,
                 reserved: AtomicUsize::new(0),
@@ -263,81 +268,53 @@ where
             }
         }
         let guard = &self.epoch.pin();
-        let key_hash = self.hasher.hash_one(&key);
-        let pid_hash = self.hasher.hash_one(pid);
-        let node = Entry::boxed(key, value, pid, ptr::null_mut());
+        let key_mark = mark(self.hasher.hash_one(&key));
+        // The name table's slot is written after the monitor's: overlap the two misses.
+        self.names.get(key_mark).prefetch(key_mark, guard);
         let (by_key, by_pid) = (self.key_hasher(), self.pid_hasher());
-        let eq_pid = |e: &Entry<K, V, P>| e.pid == pid;
-        // SAFETY: `node` is fresh, 8-aligned, hashes to `pid_hash` under `by_pid`, matches.
-        let mut lock = unsafe {
-            self.pids
-                .get(pid_hash)
-                .lock(pid_hash, eq_pid, Some(node), &by_pid, guard)
-        }
-        .expect("a fresh node is always placed");
-        // The pid had no slot: `node` was placed as its list head while we hold the lock.
-        let new_monitor = lock.head() == node;
-        // SAFETY: `node` is fresh (only its pid is visible, through the locked slot).
-        let eq_key = |e: &Entry<K, V, P>| e.key == unsafe { &*node }.key;
-        // SAFETY: as above, and it hashes to `key_hash` under `by_key`.
-        match unsafe {
+        let fresh = Monitor::locked(pid, monitor::first(key_mark));
+        let mut lock = self
+            .lock_pid(pid, Some(fresh), &by_pid, guard)
+            .expect("a fresh monitor is always placed");
+        let entry = Entry { key, pid, value };
+        let inserted =
             self.names
-                .get(key_hash)
-                .insert(key_hash, node, eq_key, &by_key, guard)
-        } {
-            Ok(()) => {
-                if !new_monitor {
-                    // SAFETY: `node` is live and in no list yet.
-                    unsafe { monitor::push(&mut lock, node) };
+                .get(key_mark)
+                .insert(key_mark, entry, |a, b| a.key == b.key, &by_key, guard);
+        match inserted {
+            Ok(entry) => {
+                if !lock.is_fresh() {
+                    monitor::add(&mut lock, key_mark, &self.lists, guard);
                 }
+                let fresh = lock.is_fresh();
                 drop(lock);
                 self.entries.add(1);
-                if new_monitor {
+                if fresh {
                     self.monitors.add(1);
                 }
                 if let Some(listener) = &self.listener {
-                    // SAFETY: `node` may be removed concurrently, but is retired through
-                    // the epoch and `guard` is still pinned.
-                    let e = unsafe { &*node };
                     listener(&Event::Registered {
-                        key: &e.key,
+                        key: &entry.key,
                         pid,
-                        value: &e.value,
+                        value: &entry.value,
                     });
                 }
                 Ok(())
             }
-            Err(existing) => {
-                let owner = existing.pid;
-                let (key, value) = if new_monitor {
-                    // Other threads probing the index may be reading `node.pid`: move the
-                    // parts out now, free the node through the epoch after unlocking.
-                    lock.set_head(ptr::null_mut());
-                    drop(lock);
-                    // SAFETY: `node` is no longer reachable by new readers; old ones read
-                    // only its pid, and its parts are moved out once, here.
-                    unsafe {
-                        let parts = Entry::take_parts(node);
-                        retire(
-                            guard,
-                            node,
-                            size_of::<Entry<K, V, P>>(),
-                            Entry::free_moved_parts,
-                        );
-                        parts
-                    }
-                } else {
-                    drop(lock);
-                    // SAFETY: `node` was never published.
-                    unsafe { Entry::into_parts(node) }
-                };
+            Err((entry, holder)) => {
+                let owner = holder.pid;
+                if lock.is_fresh() {
+                    // The monitor was made for this registration: it goes with it.
+                    monitor::clear(&mut lock, &self.lists, guard);
+                }
+                drop(lock);
                 if let Some(limit) = &self.limit {
                     limit.release(1);
                 }
                 Err(TryRegisterError::Taken(AlreadyRegistered {
                     owner,
-                    key,
-                    value,
+                    key: entry.key,
+                    value: entry.value,
                 }))
             }
         }
@@ -352,7 +329,7 @@ where
         V: Clone,
     {
         let guard = &self.epoch.pin();
-        self.find(key, guard).map(|e| (e.pid, (*e.value).clone()))
+        self.find(key, guard).map(|e| (e.pid, e.value.clone()))
     }
 
     /// The owner of `key`.
@@ -384,35 +361,30 @@ where
     {
         let guard = &self.epoch.pin();
         let by_pid = self.pid_hasher();
-        let Some(mut lock) = self.lock_pid(pid, &by_pid, guard) else {
+        let Some(mut lock) = self.lock_pid(pid, None, &by_pid, guard) else {
             return false;
         };
-        let Some(entry) = self.find(key, guard).filter(|e| e.pid == pid) else {
+        let key_mark = mark(self.hasher.hash_one(key));
+        let owned = |e: &Entry<K, V, P>| e.pid == pid && e.key.borrow() == key;
+        let Some(entry) =
+            self.names
+                .get(key_mark)
+                .remove(key_mark, owned, &self.key_hasher(), guard)
+        else {
             return false;
         };
-        let node = ptr::from_ref(entry).cast_mut();
-        let key_hash = self.hasher.hash_one(key);
-        let removed = self
-            .names
-            .get(key_hash)
-            .remove(key_hash, node, &self.key_hasher(), guard);
-        debug_assert!(
-            removed,
-            "only the owner, holding its lock, removes its entries"
-        );
-        // SAFETY: `node` is in the locked pid's list.
-        unsafe { monitor::unlink(&mut lock, node, ptr::null_mut()) };
-        let emptied = lock.head().is_null();
+        let emptied = monitor::remove(&mut lock, key_mark, &self.lists, guard);
         drop(lock);
         self.removed(1, emptied);
-        // SAFETY: unlinked from both tables; retired once, here.
-        unsafe { retire(guard, node, size_of::<Entry<K, V, P>>(), Entry::free) };
         if let Some(listener) = &self.listener {
             listener(&Event::Unregistered {
                 key: &entry.key,
                 pid,
             });
         }
+        // SAFETY: removed from the table by us; retired once, here. Its bytes stay
+        // readable under `guard`, which outlives the listener call above.
+        unsafe { retire_record(guard, entry) };
         true
     }
 
@@ -434,64 +406,65 @@ where
     {
         let guard = &self.epoch.pin();
         let by_pid = self.pid_hasher();
-        let mut lock = self.lock_pid(pid, &by_pid, guard)?;
-        let old = self.find(key, guard).filter(|e| e.pid == pid)?;
-        let value = f(&old.value);
-        let old_node = ptr::from_ref(old).cast_mut();
-        // SAFETY: the key moves into the replacement; the old node keeps its bytes for
-        // readers until it is freed with `free_moved_key`, which does not drop the key.
-        let new_node = Entry::boxed(unsafe { ptr::read(&*old.key) }, value, pid, old.next());
-        let key_hash = self.hasher.hash_one(key);
-        let replaced = self.names.get(key_hash).replace(
-            key_hash,
-            old_node,
-            new_node,
-            &self.key_hasher(),
-            guard,
-        );
-        debug_assert!(
-            replaced,
-            "only the owner, holding its lock, replaces its entries"
-        );
-        // SAFETY: `old_node` is in the locked list; `new_node` is live and links onward.
-        unsafe { monitor::unlink(&mut lock, old_node, new_node) };
-        drop(lock);
-        // SAFETY: `new_node` is published; `guard` keeps it alive even if removed now.
-        let new = unsafe { &*new_node };
-        let result = ((*new.value).clone(), (*old.value).clone());
-        // SAFETY: unlinked from both tables; its key now belongs to `new_node`.
-        unsafe {
-            retire(
-                guard,
-                old_node,
-                size_of::<Entry<K, V, P>>(),
-                Entry::free_moved_key,
-            )
+        let lock = self.lock_pid(pid, None, &by_pid, guard)?;
+        let key_mark = mark(self.hasher.hash_one(key));
+        let owned = |e: &Entry<K, V, P>| e.pid == pid && e.key.borrow() == key;
+        let old = self.names.get(key_mark).find(key_mark, owned, guard)?;
+        let value = ManuallyDrop::new(f(&old.value));
+        // The key moves into the replacement; the old entry keeps its bytes for readers.
+        let make = |old: &Entry<K, V, P>| Entry {
+            // SAFETY: the old entry is never dropped as a whole (only its value, below), so
+            // the key is owned once, by the replacement.
+            key: unsafe { ptr::read(&old.key) },
+            pid,
+            value: ManuallyDrop::into_inner(value),
         };
+        let (new, old) =
+            self.names
+                .get(key_mark)
+                .update(key_mark, owned, make, &self.key_hasher(), guard)?;
+        drop(lock);
+        let result = (new.value.clone(), old.value.clone());
+        // SAFETY: the old entry left the table; its value is dropped once, here (its key
+        // now belongs to `new`).
+        unsafe { retire_record(guard, &old.value) };
         Some(result)
     }
 
-    /// The keys `pid` holds: one probe of the monitor index, then a lock-free walk of the
-    /// pid's list. Weakly consistent while `pid` registers or unregisters concurrently.
+    /// The keys `pid` holds: one probe of the monitor index, then one probe of the name
+    /// table per key. Lock-free; weakly consistent while `pid` changes concurrently.
     #[must_use]
     pub fn keys(&self, pid: P) -> Vec<K>
     where
         K: Clone,
     {
         let guard = &self.epoch.pin();
-        let by_pid = self.pid_hasher();
-        let Some(lock) = self.lock_pid(pid, &by_pid, guard) else {
+        let hash = self.hasher.hash_one(pid);
+        let Some(monitor) = self
+            .pids
+            .get(hash)
+            .find(mark(hash), |m| m.pid == pid, guard)
+        else {
             return Vec::new();
         };
-        // Collect under the lock, clone after it: user code (`K::clone`) never runs locked.
-        // SAFETY: the lock is held while iterating.
-        let nodes: Vec<_> = unsafe { monitor::iter(lock.head()) }.collect();
-        drop(lock);
-        // SAFETY: the nodes may be removed meanwhile, but `guard` keeps them alive.
-        nodes
-            .into_iter()
-            .map(|n| (*unsafe { &*n }.key).clone())
-            .collect()
+        let by_key = self.key_hasher();
+        let mut keys = Vec::new();
+        let mut marks = Vec::new();
+        // SAFETY: read under `guard`, still pinned.
+        unsafe { monitor::for_each_mark(monitor.data(), guard, |m| marks.push(m)) };
+        marks.sort_unstable();
+        for (i, &m) in marks.iter().enumerate() {
+            // Two keys of one pid can share a mark: visit each distinct mark once.
+            if i > 0 && marks[i - 1] == m {
+                continue;
+            }
+            let owned = |e: &Entry<K, V, P>| e.pid == pid && mark(by_key(e)) == m;
+            self.names.get(m).find_each(m, owned, guard, |e| {
+                keys.push(e.key.clone());
+                true
+            });
+        }
+        keys
     }
 
     /// Live entries.
@@ -509,8 +482,9 @@ where
     /// Collects `f(key, pid, value)` over every entry for which it returns `Some`.
     ///
     /// Weakly consistent: entries present for the whole call are visited exactly once;
-    /// entries added or removed meanwhile may or may not be. `f` runs with no lock held.
-    /// A table migration under way when the call starts is finished first.
+    /// entries added, removed or updated meanwhile at most once (with the old or the new
+    /// value). `f` runs with no lock held, after the walk. A table migration under way when
+    /// the call starts is finished first.
     pub fn select<T>(&self, mut f: impl FnMut(&K, P, &V) -> Option<T>) -> Vec<T> {
         let mut out = Vec::new();
         self.for_each(|e| out.extend(f(&e.key, e.pid, &e.value)));
@@ -530,45 +504,35 @@ where
     pub fn process_down(&self, pid: P) -> usize {
         let guard = &self.epoch.pin();
         let by_pid = self.pid_hasher();
-        let Some(mut lock) = self.lock_pid(pid, &by_pid, guard) else {
+        let Some(mut lock) = self.lock_pid(pid, None, &by_pid, guard) else {
             return 0;
         };
-        let head = lock.head();
         let by_key = self.key_hasher();
-        let mut n = 0;
-        // SAFETY: the lock is held while iterating.
-        for node in unsafe { monitor::iter(head) } {
-            // SAFETY: list members are live while the lock is held.
-            let key_hash = by_key(unsafe { &*node });
-            let removed = self
-                .names
-                .get(key_hash)
-                .remove(key_hash, node, &by_key, guard);
-            debug_assert!(removed, "a listed entry is in the name table");
-            n += 1;
+        let mut removed = Vec::new();
+        // SAFETY: read under the lock and `guard`.
+        unsafe {
+            monitor::for_each_mark(lock.data(), guard, |m| {
+                let owned = |e: &Entry<K, V, P>| e.pid == pid && mark(by_key(e)) == m;
+                let entry = self.names.get(m).remove(m, owned, &by_key, guard);
+                removed.push(entry.expect("a monitored key is in the name table"));
+            });
         }
-        lock.set_head(ptr::null_mut());
+        monitor::clear(&mut lock, &self.lists, guard);
         drop(lock);
-        self.removed(n, true);
-        // The nodes are unreachable now but still linked; `guard` keeps them alive while
-        // they are retired and reported.
-        // SAFETY: as above.
-        for node in unsafe { monitor::iter(head) } {
-            // SAFETY: unlinked from both tables; retired once, here.
-            unsafe { retire(guard, node, size_of::<Entry<K, V, P>>(), Entry::free) };
-        }
+        self.removed(removed.len(), true);
         if let Some(listener) = &self.listener {
-            // SAFETY: retired above under this still-pinned guard, so still allocated.
-            for node in unsafe { monitor::iter(head) } {
-                // SAFETY: as above.
-                let entry = unsafe { &*node };
+            for entry in &removed {
                 listener(&Event::Down {
                     key: &entry.key,
                     pid,
                 });
             }
         }
-        n
+        for entry in &removed {
+            // SAFETY: removed from the table by us; retired once, here.
+            unsafe { retire_record(guard, *entry) };
+        }
+        removed.len()
     }
 }
 
@@ -585,27 +549,6 @@ impl<K, V, P, S> Unique<K, V, P, S> {
         self.names.len()
     }
 
-    /// Sizes and memory: what to watch on a live system (Elixir users watch the ETS table
-    /// size). See [`Stats`].
-    #[must_use]
-    pub fn stats(&self) -> Stats {
-        let guard = &self.epoch.pin();
-        let mut stats = Stats {
-            entries: self.entries.sum(),
-            monitors: self.monitors.sum(),
-            retired_bytes: reclaim::retired_bytes(),
-            ..Stats::default()
-        };
-        for table in self.names.iter().chain(self.pids.iter()) {
-            stats.capacity += table.capacity(guard);
-            let (bytes, migrating) = table.bytes(guard);
-            stats.table_bytes += bytes;
-            stats.migrations += usize::from(migrating);
-        }
-        stats.entry_bytes = stats.entries * size_of::<Entry<K, V, P>>();
-        stats
-    }
-
     fn removed(&self, entries: usize, monitor_gone: bool) {
         self.entries.sub(entries);
         if monitor_gone {
@@ -618,48 +561,104 @@ impl<K, V, P, S> Unique<K, V, P, S> {
 }
 
 impl<K: Hash + Eq, V, P: ProcessId, S: BuildHasher> Unique<K, V, P, S> {
+    /// Sizes and memory: what to watch on a live system (Elixir users watch the ETS table
+    /// size). See [`Stats`].
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        let guard = &self.epoch.pin();
+        let mut stats = Stats {
+            entries: self.entries.sum(),
+            monitors: self.monitors.sum(),
+            entry_bytes: self.lists.sum(),
+            retired_bytes: reclaim::retired_bytes(),
+            ..Stats::default()
+        };
+        let tables = self
+            .names
+            .iter()
+            .map(|t| (t.capacity(guard), t.bytes(guard)));
+        let tables = tables.chain(
+            self.pids
+                .iter()
+                .map(|t| (t.capacity(guard), t.bytes(guard))),
+        );
+        for (capacity, (bytes, migrating)) in tables {
+            stats.capacity += capacity;
+            stats.table_bytes += bytes;
+            stats.migrations += usize::from(migrating);
+        }
+        stats
+    }
+
     fn find<'g, Q>(&self, key: &Q, guard: &'g Guard) -> Option<&'g Entry<K, V, P>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let hash = self.hasher.hash_one(key);
+        let hash = mark(self.hasher.hash_one(key));
         self.names
             .get(hash)
-            .find(hash, |e| (*e.key).borrow() == key, guard)
-    }
-
-    fn lock_pid<'t, 'g, R: Fn(&Entry<K, V, P>) -> u64>(
-        &'t self,
-        pid: P,
-        by_pid: &'t R,
-        guard: &'g Guard,
-    ) -> Option<monitor::PidLock<'t, 'g, K, V, P, R>> {
-        let hash = self.hasher.hash_one(pid);
-        // SAFETY: no fresh node is passed.
-        unsafe {
-            self.pids
-                .get(hash)
-                .lock(hash, |e| e.pid == pid, None, by_pid, guard)
-        }
+            .find(hash, |e| e.key.borrow() == key, guard)
     }
 
     fn for_each(&self, mut f: impl FnMut(&Entry<K, V, P>)) {
         let guard = &self.epoch.pin();
         let by_key = self.key_hasher();
+        let mut entries = Vec::new();
+        let mut updated = false;
         for table in self.names.iter() {
-            table.for_each(&by_key, guard, &mut f);
+            updated |= table.for_each(&by_key, guard, &mut entries);
         }
+        if updated {
+            // An update overlapped the walk and may have been collected twice (old and
+            // new): keep the first record of each key.
+            let mut seen = std::collections::HashSet::with_capacity_and_hasher(
+                entries.len(),
+                foldhash::fast::RandomState::default(),
+            );
+            entries.retain(|e| seen.insert(HashedKey(&e.key)));
+        }
+        entries.into_iter().for_each(&mut f);
+    }
+
+    fn lock_pid<'t, 'g, R: Fn(&Monitor<P>) -> u64>(
+        &'t self,
+        pid: P,
+        fresh: Option<Monitor<P>>,
+        by_pid: &'t R,
+        guard: &'g Guard,
+    ) -> Option<monitor::PidLock<'t, 'g, P, R>> {
+        let hash = mark(self.hasher.hash_one(pid));
+        self.pids
+            .get(hash)
+            .lock(hash, |m| m.pid == pid, fresh, by_pid, guard)
     }
 
     fn key_hasher(&self) -> impl Fn(&Entry<K, V, P>) -> u64 + '_ {
-        |e| self.hasher.hash_one(&*e.key)
+        |e| mark(self.hasher.hash_one(&e.key))
     }
 
-    fn pid_hasher(&self) -> impl Fn(&Entry<K, V, P>) -> u64 + '_ {
-        |e| self.hasher.hash_one(e.pid)
+    fn pid_hasher(&self) -> impl Fn(&Monitor<P>) -> u64 + '_ {
+        |m| mark(self.hasher.hash_one(m.pid))
     }
 }
+
+/// A key compared and hashed by value, for deduplicating a walk.
+struct HashedKey<'a, K>(&'a K);
+
+impl<K: Hash> Hash for HashedKey<'_, K> {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl<K: Eq> PartialEq for HashedKey<'_, K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl<K: Eq> Eq for HashedKey<'_, K> {}
 
 impl Limit {
     fn reserve(&self, n: usize) -> bool {
@@ -679,17 +678,14 @@ impl Limit {
 
 impl<K, V, P, S> Drop for Unique<K, V, P, S> {
     fn drop(&mut self) {
-        // Every live entry is in exactly one pid's list: free them through the index.
+        for table in self.names.iter_mut() {
+            // SAFETY: `&mut self`: no other thread is inside; each live entry is dropped
+            // once, here, and its slot is freed with the array without a second drop.
+            table.drain(|entry| unsafe { ptr::drop_in_place(entry) });
+        }
         for table in self.pids.iter_mut() {
-            table.drain(|head| {
-                // SAFETY: `&mut self`: no other thread is inside; each list is walked once
-                // and each node freed once (collect first: freeing ends the walk's node).
-                let nodes: Vec<_> = unsafe { monitor::iter(head) }.collect();
-                for node in nodes {
-                    // SAFETY: unreachable once the registry is gone; freed once, here.
-                    unsafe { Entry::free(node) };
-                }
-            });
+            // SAFETY: as above; a monitor's list is reachable only through it.
+            table.drain(|m| unsafe { monitor::free((*m).data()) });
         }
     }
 }

@@ -1,268 +1,356 @@
-//! One generation of a partition's table: cache-line groups of slots and the slot states.
-//!
-//! A group is one cache line: a 64-bit header (a 1-byte tag per slot, the group's migration
-//! state in the top byte) and seven slots, each a tagged pointer to a heap node:
+//! One generation of a partition's table: the control words and the inline slots.
 //!
 //! ```text
-//! header: [tag0 .. tag6 | state]   slots: [*N; 7]
-//! slot word: null = vacant · TOMB = removed · ptr = live · | FROZEN (copied out) · | LOCKED
+//! ctrl:  [u64; groups]            one word per group: 7 slot bytes + 1 group-state byte
+//! slots: [E; (groups + TAIL) * 7] records stored inline, written once
 //! ```
 //!
-//! A slot is claimed once (vacant → live, by CAS) and never becomes vacant again: a removed
-//! entry leaves a tombstone until the next migration drops it. That one rule is what makes
-//! lock-free insert-if-absent work with linear probing: every writer of a key scans the same
-//! sequence and races for the same first vacant slot, so two writers of one key always meet.
-//! Tags are hints written after the claim; a reader that sees a zero tag loads the slot.
+//! The control words are a separate, compact array (1.14 bytes per slot), so a probe reads
+//! one word that is usually in the last-level cache, and touches a record only when a tag
+//! matches: a miss costs no record access, a hit one. Every state change of a group is a
+//! CAS (or, by the slot's owner, a `fetch_xor`) on its word, so a reader gets a consistent
+//! picture of the group, migration state included, from a single load.
+//!
+//! A slot byte moves `VACANT → WRITING → LIVE → TOMB` (or `LIVE → UPDATING → TOMB` when an
+//! update publishes the record's replacement elsewhere) and is never vacant again in this
+//! array. Write-once slots are what let readers use a record without a lock or a version
+//! check: once published, its bytes do not change until the array itself is reclaimed.
+//! Probes do not wrap around: `TAIL` spare groups follow the last home group, so probe
+//! order is index order, which is what makes `for_each` exact.
 
 use core::alloc::Layout;
 use core::marker::PhantomData;
+use core::mem::MaybeUninit;
 use core::ptr;
 
 use crate::counter::Counter;
-use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize};
 
-/// Slots per group: seven 8-byte slots and the 8-byte header fill one cache line. Under loom,
-/// two slots make a handful of keys fill a table so that migrations really run.
+/// Slots per group: 7 slot bytes and a state byte fill the 64-bit control word. Under loom
+/// two slots make a handful of keys fill a table, so that migrations really run.
 #[cfg(not(loom))]
 pub(crate) const WIDTH: usize = 7;
 #[cfg(loom)]
 pub(crate) const WIDTH: usize = 2;
 
-/// The slot's entry was copied to the next array (or is being copied); writers go there.
-pub(crate) const FROZEN: usize = 0b001;
-/// The entry was removed. Stored without a pointer.
-pub(crate) const TOMB: usize = 0b010;
-/// A per-slot lock (the monitor index locks a pid's slot while it edits the pid's list).
-pub(crate) const LOCKED: usize = 0b100;
-const FLAGS: usize = FROZEN | TOMB | LOCKED;
+/// Spare groups after the last home group: probes run into them instead of wrapping.
+#[cfg(not(loom))]
+const TAIL: usize = 8;
+#[cfg(loom)]
+const TAIL: usize = 1;
 
-/// Group state, in the header's top byte: a thread has claimed the group's migration.
-pub(crate) const MIGRATING: u64 = 1 << 56;
-/// Every live entry of the group is in the next array.
-pub(crate) const MIGRATED: u64 = 1 << 57;
+// Slot bytes.
+pub(crate) const VACANT: u8 = 0x00;
+pub(crate) const TOMB: u8 = 0x01;
+/// Claimed by a writer that is filling the record in; not yet visible.
+pub(crate) const WRITING: u8 = 0x02;
+/// A published record, `| tag`.
+pub(crate) const LIVE: u8 = 0x80;
+/// A published record whose replacement is being published (`| tag`): still current.
+pub(crate) const UPDATING: u8 = 0xC0;
+const TAG_BITS: u8 = 0x3F;
 
-/// Node types stored in a table must leave the three flag bits of their address free.
-pub(crate) const NODE_ALIGN: usize = 8;
+// Group state, in the top byte.
+/// No slot of the group changes any more (a migration is copying it).
+pub(crate) const FROZEN: u64 = 1 << 56;
+/// A thread claimed the group's copy.
+pub(crate) const MIGRATING: u64 = 1 << 57;
+/// Every live record of the group is in the next array.
+pub(crate) const MIGRATED: u64 = 1 << 58;
 
-#[inline]
-pub(crate) fn node_of<N>(word: *mut N) -> *mut N {
-    word.map_addr(|a| a & !FLAGS)
-}
+const SLOT_BYTES: u64 = (1u64 << (8 * WIDTH)) - 1;
+const ONES: u64 = 0x0101_0101_0101_0101 & SLOT_BYTES;
+const HIGHS: u64 = ONES << 7;
+const LOWS: u64 = ONES * 0x7F;
 
-#[inline]
-pub(crate) fn has<N>(word: *mut N, flag: usize) -> bool {
-    word.addr() & flag != 0
-}
-
-#[inline]
-pub(crate) fn with<N>(word: *mut N, flag: usize) -> *mut N {
-    word.map_addr(|a| a | flag)
-}
-
-#[inline]
-pub(crate) fn tomb<N>() -> *mut N {
-    ptr::without_provenance_mut(TOMB)
-}
-
-/// What a slot holds, with the flags that matter to a reader separated out.
-pub(crate) enum Slot<N> {
-    /// Never claimed. `frozen` vacancies end a probe in the old array of a migration.
-    Vacant {
-        frozen: bool,
-    },
-    Tomb,
-    Live {
-        node: *mut N,
-        frozen: bool,
-    },
-}
-
-impl<N> Slot<N> {
-    #[inline]
-    pub(crate) fn decode(word: *mut N) -> Slot<N> {
-        let node = node_of(word);
-        let frozen = has(word, FROZEN);
-        if !node.is_null() {
-            Slot::Live { node, frozen }
-        } else if has(word, TOMB) {
-            Slot::Tomb
-        } else {
-            Slot::Vacant { frozen }
-        }
-    }
-}
-
-/// The tag of a hash: 8 bits that neither the partition (top bits) nor the home group (low
-/// bits) use, never 0 (0 means "not written yet").
+/// 6 tag bits that neither the partition (top bits) nor the home group (low bits) use.
 #[inline]
 pub(crate) fn tag_of(hash: u64) -> u8 {
-    ((hash >> 48) as u8).max(1)
+    ((hash >> 50) as u8) & TAG_BITS
+}
+
+/// A mask with the high bit set in every slot byte of `v` that is zero.
+#[inline]
+fn zero_bytes(v: u64) -> u64 {
+    !(((v & LOWS) + LOWS) | v | LOWS) & HIGHS
+}
+
+/// Slot bytes holding a current record (LIVE or UPDATING) with `tag`.
+#[inline]
+pub(crate) fn matches(ctrl: u64, tag: u8) -> u64 {
+    // Clearing bit 6 folds UPDATING onto LIVE.
+    zero_bytes((ctrl & !(ONES << 6)) ^ (ONES * u64::from(LIVE | tag)))
+}
+
+/// Slot bytes that are vacant.
+#[inline]
+pub(crate) fn vacant(ctrl: u64) -> u64 {
+    zero_bytes((ctrl & SLOT_BYTES) ^ (ONES * u64::from(VACANT)))
+}
+
+/// Slot bytes holding a current record (LIVE or UPDATING), any tag.
+#[inline]
+pub(crate) fn current(ctrl: u64) -> u64 {
+    ctrl & HIGHS
+}
+
+/// Whether a slot of the group is being written (a claim not yet published).
+#[inline]
+pub(crate) fn writing(ctrl: u64) -> bool {
+    zero_bytes((ctrl & SLOT_BYTES) ^ (ONES * u64::from(WRITING))) != 0
+}
+
+/// Whether a slot of the group is mid-write (WRITING or UPDATING): the group cannot be
+/// frozen, and a writer looking for its key must wait for it.
+#[inline]
+pub(crate) fn busy(ctrl: u64) -> bool {
+    writing(ctrl) || ctrl & (ctrl << 1) & HIGHS != 0
+}
+
+/// Iterates the slot indices of a byte mask.
+#[inline]
+pub(crate) fn indices(mut mask: u64) -> impl Iterator<Item = usize> {
+    core::iter::from_fn(move || {
+        if mask == 0 {
+            return None;
+        }
+        let i = mask.trailing_zeros() as usize / 8;
+        mask &= mask - 1;
+        Some(i)
+    })
+}
+
+/// `ctrl` with slot byte `i` replaced by `byte`.
+#[inline]
+pub(crate) fn with_byte(ctrl: u64, i: usize, byte: u8) -> u64 {
+    (ctrl & !(0xFF << (8 * i))) | (u64::from(byte) << (8 * i))
+}
+
+/// The value to `fetch_xor` into a word to turn slot byte `i` from `from` into `to`.
+#[inline]
+pub(crate) fn flip(i: usize, from: u8, to: u8) -> u64 {
+    u64::from(from ^ to) << (8 * i)
 }
 
 #[inline]
-pub(crate) fn tag_at(header: u64, i: usize) -> u8 {
-    (header >> (8 * i)) as u8
-}
-
-#[repr(C, align(64))]
-pub(crate) struct Group<N> {
-    pub(crate) header: AtomicU64,
-    pub(crate) slots: [AtomicPtr<N>; WIDTH],
-}
-
-impl<N> Group<N> {
-    /// The group's state bits (Acquire: pairs with the Release `fetch_or(MIGRATED)` in
-    /// `migrate_group`, so a reader that sees MIGRATED also sees the copies).
-    #[inline]
-    pub(crate) fn migrated(&self) -> bool {
-        self.header.load(Ordering::Acquire) & MIGRATED != 0
-    }
-
-    /// Publishes slot `i`'s tag after its claim. Relaxed: the tag is only a hint, and the
-    /// byte was 0, so OR-ing it in cannot disturb another slot's tag or the state byte.
-    #[inline]
-    pub(crate) fn set_tag(&self, i: usize, tag: u8) {
-        self.header
-            .fetch_or(u64::from(tag) << (8 * i), Ordering::Relaxed);
-    }
+pub(crate) fn byte(ctrl: u64, i: usize) -> u8 {
+    (ctrl >> (8 * i)) as u8
 }
 
 /// One generation of a partition's table.
-pub(crate) struct Array<N> {
-    groups: *mut Group<N>,
+pub(crate) struct Array<E> {
+    ctrl: *mut AtomicU64,
+    slots: *mut MaybeUninit<E>,
+    /// Home groups; `len + TAIL` groups exist.
     len: usize,
     /// Slots ever claimed (live + tombstones); growth is decided on this.
     pub(crate) used: Counter,
-    /// Tombstones left by removals; `used - tombs` is the live count the next size is
-    /// computed from.
+    /// Tombstones; `used - tombs` sizes the next array.
     pub(crate) tombs: Counter,
     /// The array this one migrates into, once a migration started (null before).
-    pub(crate) next: AtomicPtr<Array<N>>,
+    pub(crate) next: AtomicPtr<Array<E>>,
     /// The next group index a helper claims for copying.
     pub(crate) claimed: AtomicUsize,
-    /// Groups whose copy is complete; the thread that completes the last one promotes `next`.
+    /// Groups whose copy is complete.
     pub(crate) migrated: AtomicUsize,
-    _nodes: PhantomData<*mut N>,
+    _records: PhantomData<E>,
 }
 
-impl<N> Array<N> {
-    /// An array of `len` groups (`len` a power of two), all slots vacant.
-    pub(crate) fn new(len: usize) -> Array<N> {
+impl<E> Array<E> {
+    /// An array of `len` home groups (`len` a power of two), all slots vacant.
+    pub(crate) fn new(len: usize) -> Array<E> {
         debug_assert!(len.is_power_of_two());
+        let groups = len + TAIL;
         Array {
-            groups: alloc_groups(len),
+            ctrl: alloc_ctrl(groups),
+            slots: alloc_slots::<E>(groups * WIDTH),
             len,
             used: Counter::new(),
             tombs: Counter::new(),
             next: AtomicPtr::new(ptr::null_mut()),
             claimed: AtomicUsize::new(0),
             migrated: AtomicUsize::new(0),
-            _nodes: PhantomData,
+            _records: PhantomData,
         }
     }
 
-    #[inline]
-    pub(crate) fn groups(&self) -> &[Group<N>] {
-        // SAFETY: `groups` points to `len` initialized groups owned by `self` (alloc_groups).
-        unsafe { core::slice::from_raw_parts(self.groups, self.len) }
-    }
-
+    /// Home groups.
     #[inline]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
+    /// All groups, tail included.
+    #[inline]
+    pub(crate) fn groups(&self) -> usize {
+        self.len + TAIL
+    }
+
+    /// Slots that count towards the load limit (the tail is headroom).
     #[inline]
     pub(crate) fn slots(&self) -> usize {
         self.len * WIDTH
     }
 
-    /// Heap bytes this array holds.
-    pub(crate) fn bytes(&self) -> usize {
-        self.len * core::mem::size_of::<Group<N>>() + core::mem::size_of::<Self>()
-    }
-
-    /// The probe sequence of `hash`: every group once, starting at the home group.
     #[inline]
-    pub(crate) fn probe(&self, hash: u64) -> impl Iterator<Item = (usize, &Group<N>)> + '_ {
-        let mask = self.len - 1;
-        let home = hash as usize & mask;
-        let groups = self.groups();
-        (0..self.len).map(move |step| {
-            let g = (home + step) & mask;
-            (g, &groups[g])
-        })
+    pub(crate) fn ctrl(&self, g: usize) -> &AtomicU64 {
+        debug_assert!(g < self.groups());
+        // SAFETY: `g` is in bounds and the words live as long as `self`.
+        unsafe { &*self.ctrl.add(g) }
     }
 
-    /// Whether claiming one more slot would pass the 7/8 load limit.
+    /// The record slot `i` of group `g`.
+    #[inline]
+    pub(crate) fn slot(&self, g: usize, i: usize) -> *mut E {
+        debug_assert!(g < self.groups() && i < WIDTH);
+        // SAFETY: in bounds of the slot allocation.
+        unsafe { self.slots.add(g * WIDTH + i).cast() }
+    }
+
+    /// The groups a probe for `hash` visits, in order: from the home group to the end.
+    #[inline]
+    pub(crate) fn probe(&self, hash: u64) -> core::ops::Range<usize> {
+        // Bits 3.. pick the home group: the low 3 are left to `mark`.
+        ((hash >> 3) as usize & (self.len - 1))..self.groups()
+    }
+
+    /// Starts loading `hash`'s home group (control word and first records) into the cache,
+    /// so that the record access that follows a tag match overlaps the control word's miss.
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u64) {
+        let g = self.probe(hash).start;
+        prefetch(self.ctrl(g).as_ptr().cast_const());
+        let first = self.slot(g, 0).cast_const();
+        prefetch(first);
+        // A group's records span up to three cache lines; most hits are in the first two.
+        prefetch(first.cast::<u8>().wrapping_add(64));
+    }
+
+    /// Whether `used` claimed slots pass the 7/8 load limit.
     #[inline]
     pub(crate) fn over_limit(&self, used: usize) -> bool {
         used * 8 > self.slots() * 7
     }
 
-    /// Live entries (claimed slots less tombstones), exact when no write is in flight.
+    /// Live records (claimed slots less tombstones), exact when no write is in flight.
     pub(crate) fn live(&self) -> usize {
         self.used.sum().saturating_sub(self.tombs.sum())
     }
-}
 
-impl<N> Drop for Array<N> {
-    fn drop(&mut self) {
-        // SAFETY: `groups` came from `alloc_groups(self.len)` and is freed only here.
-        unsafe { free_groups(self.groups, self.len) }
+    /// Heap bytes this array holds.
+    pub(crate) fn bytes(&self) -> usize {
+        let groups = self.groups();
+        groups * 8 + groups * WIDTH * core::mem::size_of::<E>() + core::mem::size_of::<Self>()
     }
 }
 
-fn layout<N>(len: usize) -> Layout {
-    Layout::array::<Group<N>>(len).expect("table size overflows the address space")
+impl<E> Drop for Array<E> {
+    fn drop(&mut self) {
+        let groups = self.groups();
+        // SAFETY: both allocations come from `new` with these sizes and are freed only
+        // here. Records are not dropped: the owner moved or dropped each one already.
+        unsafe {
+            free_ctrl(self.ctrl, groups);
+            free_slots(self.slots, groups * WIDTH);
+        }
+    }
 }
 
-/// Allocates `len` vacant groups. An all-zero group is a valid vacant group (zero atomics,
-/// null slots), so a fresh array costs a zeroed allocation: large ones come straight from
-/// the OS as untouched pages, and growth pays no O(n) initialization up front.
+/// Control words start zeroed: every slot vacant, no group state. Large arrays come
+/// straight from the OS as untouched zero pages, so growth pays no O(n) initialization.
 #[cfg(not(loom))]
-fn alloc_groups<N>(len: usize) -> *mut Group<N> {
-    let layout = layout::<N>(len);
-    // SAFETY: `layout` has non-zero size (len >= 1, groups are 64 bytes).
-    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Group<N>>();
+fn alloc_ctrl(groups: usize) -> *mut AtomicU64 {
+    let layout = Layout::array::<AtomicU64>(groups).expect("table too large");
+    // SAFETY: non-zero size (groups >= 1); an all-zero `AtomicU64` is valid.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<AtomicU64>();
     if ptr.is_null() {
         std::alloc::handle_alloc_error(layout);
     }
     ptr
 }
 
-/// Loom atomics are not plain memory: build each group.
+/// Loom atomics are not plain memory: build each word.
 #[cfg(loom)]
-fn alloc_groups<N>(len: usize) -> *mut Group<N> {
-    let groups: Box<[Group<N>]> = (0..len)
-        .map(|_| Group {
-            header: AtomicU64::new(0),
-            slots: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
-        })
-        .collect();
-    Box::into_raw(groups).cast::<Group<N>>()
+fn alloc_ctrl(groups: usize) -> *mut AtomicU64 {
+    let words: Box<[AtomicU64]> = (0..groups).map(|_| AtomicU64::new(0)).collect();
+    Box::into_raw(words).cast()
 }
 
 /// # Safety
 ///
-/// `ptr` must come from `alloc_groups(len)` and not be used afterwards.
+/// `ptr` comes from `alloc_ctrl(groups)` and is not used afterwards.
 #[cfg(not(loom))]
-unsafe fn free_groups<N>(ptr: *mut Group<N>, len: usize) {
-    // SAFETY: allocated by `alloc_zeroed` with this layout (caller); atomics need no drop.
-    unsafe { std::alloc::dealloc(ptr.cast(), layout::<N>(len)) }
+unsafe fn free_ctrl(ptr: *mut AtomicU64, groups: usize) {
+    let layout = Layout::array::<AtomicU64>(groups).expect("allocated with this layout");
+    // SAFETY: as the caller guarantees; atomics need no drop.
+    unsafe { std::alloc::dealloc(ptr.cast(), layout) }
 }
 
 /// # Safety
 ///
-/// `ptr` must come from `alloc_groups(len)` and not be used afterwards.
+/// `ptr` comes from `alloc_ctrl(groups)` and is not used afterwards.
 #[cfg(loom)]
-unsafe fn free_groups<N>(ptr: *mut Group<N>, len: usize) {
-    // SAFETY: the caller passes the boxed slice `alloc_groups` leaked.
-    drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(ptr, len)) });
+unsafe fn free_ctrl(ptr: *mut AtomicU64, groups: usize) {
+    // SAFETY: the boxed slice `alloc_ctrl` leaked.
+    drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(ptr, groups)) });
 }
 
-// SAFETY: an array holds atomics and pointers to nodes that the owning table shares between
-// threads only when the node types are Send + Sync (enforced by the registries' bounds).
-unsafe impl<N: Send + Sync> Send for Array<N> {}
-// SAFETY: as above; all shared mutation goes through atomics.
-unsafe impl<N: Send + Sync> Sync for Array<N> {}
+/// Uninitialized record storage: a slot is written before its byte is published.
+fn alloc_slots<E>(n: usize) -> *mut MaybeUninit<E> {
+    Box::into_raw(Box::<[E]>::new_uninit_slice(n)).cast()
+}
+
+/// # Safety
+///
+/// `ptr` comes from `alloc_slots(n)` and is not used afterwards.
+unsafe fn free_slots<E>(ptr: *mut MaybeUninit<E>, n: usize) {
+    // SAFETY: the boxed slice `alloc_slots` leaked; `MaybeUninit` drops nothing.
+    drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(ptr, n)) });
+}
+
+// SAFETY: an array holds atomics and records that the owning table shares between threads
+// only when the record type is Send + Sync (the registries' bounds).
+unsafe impl<E: Send + Sync> Send for Array<E> {}
+// SAFETY: as above; shared mutation goes through the control words and the record's own
+// atomics.
+unsafe impl<E: Send + Sync> Sync for Array<E> {}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_masks() {
+        let tag = 0x15;
+        let mut c = 0u64;
+        c = with_byte(c, 0, LIVE | tag);
+        c = with_byte(c, 1, TOMB);
+        c = with_byte(c, 2, UPDATING | tag);
+        c = with_byte(c, 3, LIVE | 0x16);
+        c = with_byte(c, 4, WRITING);
+        c |= FROZEN | MIGRATED;
+        assert_eq!(indices(matches(c, tag)).collect::<Vec<_>>(), [0, 2]);
+        assert_eq!(indices(vacant(c)).collect::<Vec<_>>(), [5, 6]);
+        assert_eq!(indices(current(c)).collect::<Vec<_>>(), [0, 2, 3]);
+        assert!(busy(c));
+        assert!(!busy(with_byte(with_byte(c, 4, TOMB), 2, LIVE | tag)));
+        assert_eq!(byte(c ^ flip(4, WRITING, LIVE | 3), 4), LIVE | 3);
+        // A tag of 0 matches only published records, never vacant bytes.
+        assert_eq!(matches(0, 0), 0);
+        assert_eq!(vacant(!SLOT_BYTES), HIGHS);
+    }
+}
+
+/// A hint to bring the line holding `p` into the cache. Never faults; a no-op where the
+/// target has no prefetch instruction.
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse", not(loom)))]
+    // SAFETY: a prefetch is a hint: it neither faults nor has any visible effect, whatever
+    // the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse", not(loom))))]
+    let _ = p;
+}

@@ -1,29 +1,32 @@
 //! Growth and compaction: a cooperative, incremental copy into a new array.
 //!
 //! When a claim pushes an array past 7/8 load, `start_migration` installs a `next` array
-//! sized for the live entries (twice them, so tombstones are dropped and a table full of
+//! sized for the live records (twice them, so tombstones are dropped and a table full of
 //! removals shrinks back). From then on every writer of the partition, before its own
 //! operation, copies a chunk of groups (`help`) and every group of its key's probe sequence
 //! (`ensure_copied`), and then works in `next`. Readers never copy and never wait.
 //!
-//! Copying a group: claim it (MIGRATING), freeze each slot (set FROZEN by CAS, so no writer
-//! can change it in the old array any more), copy its live words into `next`, then publish
-//! MIGRATED. The writer that completes the last group makes `next` current and retires the
-//! old array through the epoch. No operation waits for more than one group being copied, so
-//! tail latency stays flat while a table grows from empty to tens of millions of entries.
+//! Copying a group: claim it (MIGRATING), freeze it once no slot is mid-write (one CAS sets
+//! FROZEN, after which every writer's CAS on the word fails), copy its current records into
+//! `next`, then publish MIGRATED. Whoever sees the last group copied makes `next` current
+//! and retires the old array through the epoch. No operation waits for more than one group
+//! being copied, so tail latency stays flat while a table grows to tens of millions.
 //!
 //! One migration runs at a time: `next` can only start its own once it is current. Sizing
-//! makes that the common case (`next` holds at least half the old slots and at most half load
-//! of live entries, and every write copies `CHUNK` groups), and a writer that finds `next`
-//! past its limit anyway (a copier was descheduled under heavy churn) finishes the copy
-//! before it writes there.
+//! makes that the common case (`next` holds at least half the old slots and at most half
+//! load of live records, and every write copies `CHUNK` groups), and a writer that finds
+//! `next` past its limit anyway (a copier was descheduled under heavy churn) finishes the
+//! copy before it writes there.
 
 use core::ptr;
 
 use crossbeam_epoch::Guard;
+use crossbeam_utils::Backoff;
 
-use super::array::{has, with, Array, Slot, FROZEN, MIGRATED, MIGRATING};
-use super::{groups_for, next_of, RawTable};
+use super::array::{
+    busy, current, indices, vacant, with_byte, Array, FROZEN, MIGRATED, MIGRATING, WIDTH, WRITING,
+};
+use super::{groups_for, next_of, publish, RawTable, Record};
 use crate::reclaim;
 use crate::sync::{spin, Ordering};
 
@@ -33,15 +36,15 @@ const CHUNK: usize = 4;
 #[cfg(loom)]
 const CHUNK: usize = 1;
 
-impl<N> RawTable<N> {
+impl<E: Record> RawTable<E> {
     /// The array a writer of `hash` must work in: the newest one, after copying its share of
     /// every migration in between.
     pub(super) fn writable<'g>(
         &self,
         hash: u64,
-        rehash: &impl Fn(&N) -> u64,
+        rehash: &impl Fn(&E) -> u64,
         guard: &'g Guard,
-    ) -> &'g Array<N> {
+    ) -> &'g Array<E> {
         let mut array = self.current(guard);
         loop {
             // Acquire: pairs with the Release CAS in `start_migration`.
@@ -56,52 +59,61 @@ impl<N> RawTable<N> {
             // so that `next` becomes current, and migrate it in turn.
             if next.over_limit(next.used.sum()) {
                 self.finish_migration(array, rehash, guard);
-                self.start_migration(next);
+                self.start_migration(next, false);
             }
             array = next;
         }
+    }
+
+    /// Makes room when a probe ran off the end of `array` (a cluster filled the tail before
+    /// the load limit): migrates it now, finishing its predecessor's copy first if needed.
+    pub(super) fn grow_full(&self, array: &Array<E>, rehash: &impl Fn(&E) -> u64, guard: &Guard) {
+        let cur = self.current(guard);
+        if ptr::eq(cur, array) {
+            self.start_migration(array, true);
+        } else if ptr::eq(cur.next.load(Ordering::Acquire), array) {
+            self.finish_migration(cur, rehash, guard);
+            self.start_migration(array, true);
+        }
+        // Otherwise `array` is stale: the caller retries on the current one.
     }
 
     /// Copies every group of `hash`'s probe sequence in `array`, up to and including the
     /// first group with a vacancy, so that the key's fate is decided in the next array.
     pub(super) fn ensure_copied(
         &self,
-        array: &Array<N>,
+        array: &Array<E>,
         hash: u64,
-        rehash: &impl Fn(&N) -> u64,
+        rehash: &impl Fn(&E) -> u64,
         guard: &Guard,
     ) {
-        for (g, group) in array.probe(hash) {
+        for g in array.probe(hash) {
             self.migrate_group(array, g, true, rehash, guard);
-            // Relaxed: the group is frozen and MIGRATED, its slots no longer change.
-            let vacancy = group
-                .slots
-                .iter()
-                .any(|s| matches!(Slot::decode(s.load(Ordering::Relaxed)), Slot::Vacant { .. }));
-            if vacancy {
+            // Relaxed: the group is frozen and MIGRATED; its slot bytes no longer change.
+            if vacant(array.ctrl(g).load(Ordering::Relaxed)) != 0 {
                 return;
             }
         }
     }
 
-    /// Copies every group of `array` not yet copied, waiting for groups other threads are
-    /// copying, so that `array.next` is current when this returns.
+    /// Copies every group not yet copied, waiting for groups other threads are copying, and
+    /// makes `array.next` current.
     pub(super) fn finish_migration(
         &self,
-        array: &Array<N>,
-        rehash: &impl Fn(&N) -> u64,
+        array: &Array<E>,
+        rehash: &impl Fn(&E) -> u64,
         guard: &Guard,
     ) {
-        for g in 0..array.len() {
+        for g in 0..array.groups() {
             self.migrate_group(array, g, true, rehash, guard);
         }
         self.promote(array, guard);
     }
 
     /// Copies the next unclaimed chunk of groups, if any is left.
-    fn help(&self, array: &Array<N>, rehash: &impl Fn(&N) -> u64, guard: &Guard) {
+    fn help(&self, array: &Array<E>, rehash: &impl Fn(&E) -> u64, guard: &Guard) {
         let start = array.claimed.fetch_add(CHUNK, Ordering::Relaxed);
-        for g in start..array.len().min(start + CHUNK) {
+        for g in start..array.groups().min(start + CHUNK) {
             self.migrate_group(array, g, false, rehash, guard);
         }
     }
@@ -110,55 +122,59 @@ impl<N> RawTable<N> {
     /// for it to finish when `wait`, else returns at once.
     fn migrate_group(
         &self,
-        array: &Array<N>,
+        array: &Array<E>,
         g: usize,
         wait: bool,
-        rehash: &impl Fn(&N) -> u64,
+        rehash: &impl Fn(&E) -> u64,
         guard: &Guard,
     ) {
-        let group = &array.groups()[g];
-        // Acquire: if already MIGRATED, the copies are visible (pairs with Release below).
-        let prev = group.header.fetch_or(MIGRATING, Ordering::Acquire);
+        let word = array.ctrl(g);
+        let backoff = Backoff::new();
+        // Acquire: if the group is already MIGRATED, its copies are visible (pairs with the
+        // Release below).
+        let prev = word.fetch_or(MIGRATING, Ordering::Acquire);
         if prev & MIGRATING != 0 {
-            let backoff = crossbeam_utils::Backoff::new();
-            while wait && !group.migrated() {
+            while wait && word.load(Ordering::Acquire) & MIGRATED == 0 {
                 spin(&backoff);
             }
             return;
         }
+        // Freeze once no slot is mid-write: a claimed slot is published within a few
+        // stores, and an UPDATING record is retired as soon as its replacement is out.
+        let ctrl = loop {
+            let ctrl = word.load(Ordering::Acquire);
+            if busy(ctrl) {
+                spin(&backoff);
+                continue;
+            }
+            // Acquire: the records of the frozen group are read below.
+            if word
+                .compare_exchange_weak(ctrl, ctrl | FROZEN, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                break ctrl;
+            }
+        };
         let next = next_of(array, guard);
-        for slot in &group.slots {
-            let mut word = slot.load(Ordering::Relaxed);
-            // Acquire: the node's contents are read below to rehash it; pairs with the
-            // Release CAS that published it.
-            while let Err(now) = slot.compare_exchange_weak(
-                word,
-                with(word, FROZEN),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                word = now;
-            }
-            debug_assert!(!has(word, FROZEN), "a group is frozen by its claimant only");
-            if let Slot::Live { node, .. } = Slot::decode(word) {
-                // SAFETY: the node is live (frozen before anyone could remove it), and
-                // nodes outlive the guard.
-                let hash = rehash(unsafe { &*node });
-                copy(next, hash, word);
-            }
+        // Hash every record first: the loads are independent, so their cache misses overlap.
+        let mut hashes = [0u64; WIDTH];
+        for i in indices(current(ctrl)) {
+            // SAFETY: a published record of a frozen group; arrays outlive the guard.
+            hashes[i] = rehash(unsafe { &*array.slot(g, i) });
         }
-        // Release: publishes the copies; pairs with the Acquire in `Group::migrated`.
-        group.header.fetch_or(MIGRATED, Ordering::Release);
-        // AcqRel: the last copier must see every other copier's MIGRATED before promoting.
-        if array.migrated.fetch_add(1, Ordering::AcqRel) + 1 == array.len() {
+        for i in indices(current(ctrl)) {
+            copy(next, hashes[i], array.slot(g, i));
+        }
+        // Release: publishes the copies; pairs with the Acquire loads that check MIGRATED.
+        word.fetch_or(MIGRATED, Ordering::Release);
+        // AcqRel: whoever counts the last group must see every other group's copies.
+        if array.migrated.fetch_add(1, Ordering::AcqRel) + 1 == array.groups() {
             self.promote(array, guard);
         }
     }
 
     /// Makes `array.next` current and retires `array`, unless another thread already did.
-    /// Called by the copier of the last group and by `finish_migration`, so no thread waits
-    /// on a descheduled last copier.
-    fn promote(&self, array: &Array<N>, guard: &Guard) {
+    fn promote(&self, array: &Array<E>, guard: &Guard) {
         let old = ptr::from_ref(array).cast_mut();
         let next = next_of(array, guard);
         // Release: publishes the next array as current; pairs with the Acquire in `current`.
@@ -170,23 +186,29 @@ impl<N> RawTable<N> {
         );
         if swapped.is_ok() {
             // SAFETY: `array` is no longer current, so no thread that pins from now on
-            // reaches it; threads pinned now are covered by the epoch. Its nodes live on in
-            // `next`, so only the array itself is freed; only the CAS winner retires it.
-            unsafe { reclaim::retire(guard, old, array.bytes(), free_array::<N>) };
+            // reaches it; threads pinned now are covered by the epoch. Its records live on
+            // in `next`, so only the array itself is freed; only the CAS winner retires it.
+            unsafe { reclaim::retire(guard, old, array.bytes(), free_array::<E>) };
+            // An array is large and retired rarely: hand it to the global queue now rather
+            // than leave it in this thread's bag until 64 more deferrals fill it.
+            guard.flush();
         }
     }
 
-    /// Starts migrating `array` if it is the current array and none is under way.
-    pub(super) fn start_migration(&self, array: &Array<N>) {
+    /// Starts migrating `array` if it is current and none is under way; `force` even below
+    /// the load limit (a probe ran out of tail).
+    pub(super) fn start_migration(&self, array: &Array<E>, force: bool) {
         let this = ptr::from_ref(array).cast_mut();
-        // Relaxed is enough for both checks: they only avoid a wasted allocation; the CAS
-        // below decides.
+        // Relaxed: both checks only avoid a wasted allocation; the CAS below decides.
         if self.current.load(Ordering::Relaxed) != this
             || !array.next.load(Ordering::Relaxed).is_null()
         {
             return;
         }
-        let len = groups_for(array.live()).max(array.len() / 2);
+        let mut len = groups_for(array.live()).max(array.len() / 2);
+        if force {
+            len = len.max(array.len() * 2);
+        }
         let next = Box::into_raw(Box::new(Array::new(len)));
         // Release: publishes the new array's initialization; pairs with the Acquire loads
         // of `next` by writers and readers.
@@ -201,30 +223,43 @@ impl<N> RawTable<N> {
     }
 }
 
-/// Puts `word` into the first vacancy of `hash`'s probe sequence in `next`. No key check:
-/// keys are unique in the old array and nobody writes a key into `next` before its probe
-/// sequence is copied.
-fn copy<N>(next: &Array<N>, hash: u64, word: *mut N) {
-    for (_, group) in next.probe(hash) {
-        for (i, slot) in group.slots.iter().enumerate() {
-            // Release: publishes the node to readers of `next`.
-            if slot
-                .compare_exchange(ptr::null_mut(), word, Ordering::Release, Ordering::Relaxed)
+/// Copies the record at `src` into the first vacancy of `hash`'s probe sequence in `next`.
+/// No key check: keys are unique in the old array, and nobody writes a key into `next`
+/// before its probe sequence is copied.
+fn copy<E: Record>(next: &Array<E>, hash: u64, src: *const E) {
+    for g in next.probe(hash) {
+        let word = next.ctrl(g);
+        loop {
+            // Relaxed: the CAS validates the word; `next` has no frozen group yet.
+            let ctrl = word.load(Ordering::Relaxed);
+            debug_assert!(ctrl & FROZEN == 0, "a migration target is not frozen");
+            let Some(i) = indices(vacant(ctrl)).next() else {
+                break;
+            };
+            if word
+                .compare_exchange(
+                    ctrl,
+                    with_byte(ctrl, i, WRITING),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
                 .is_ok()
             {
-                group.set_tag(i, super::array::tag_of(hash));
+                // SAFETY: `src` is a published record of a frozen group; the slot is ours.
+                unsafe { E::migrate(src, next.slot(g, i)) };
+                publish(next, g, i, hash);
                 next.used.add(1);
                 return;
             }
         }
     }
-    unreachable!("a migration target never fills before the copy completes");
+    unreachable!("a migration target has room for every record it receives");
 }
 
 /// # Safety
 ///
 /// `array` must come from `Box::into_raw` and be unreachable.
-unsafe fn free_array<N>(array: *mut Array<N>) {
+unsafe fn free_array<E>(array: *mut Array<E>) {
     // SAFETY: guaranteed by the caller.
     drop(unsafe { Box::from_raw(array) });
 }

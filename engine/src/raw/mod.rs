@@ -1,38 +1,46 @@
-//! The partition table: an open-addressing hash table of node pointers with lock-free reads,
-//! CAS insert-if-absent, and cooperative incremental migration.
+//! The partition table: open addressing over inline, write-once records, with lock-free
+//! reads, CAS claims, and cooperative incremental migration.
 //!
-//! * `array.rs`: the layout (cache-line groups, slot states, tags).
+//! * `array.rs`: the layout (control words, slot bytes, tags).
 //! * `migrate.rs`: growth and compaction, copied group by group by the writers.
-//! * this file: the probe loops (`find`, `insert`, `remove`, `replace`, `lock`).
+//! * `lock.rs`: per-record locks for the monitor index.
+//! * this file: the probe loops (`find`, `insert`, `remove`, `update`, `for_each`).
 //!
-//! # Why pointers to nodes
+//! # Protocol
 //!
-//! Entries live in heap nodes and slots hold pointers. A node is written once before it is
-//! published and never mutated afterwards (an update publishes a new node), so a reader
-//! needs no lock and no seqlock retry: pin, load, compare. The price is one allocation per
-//! entry; the gain is that the same node is shared by the name table and the monitor index
-//! (it carries the link of its pid's list), so a registration costs one node and two
-//! 8-byte slots. Inline entries would need either a per-slot version check on every read or
-//! a copy per index. See `docs/table.md` for the memory arithmetic.
+//! A writer claims the first vacant slot of its key's probe sequence by CAS on the group's
+//! control word (`VACANT → WRITING`), writes the record, and publishes it with a Release
+//! `fetch_xor` (`WRITING → LIVE | tag`). Every writer of a key scans the same sequence and
+//! waits out `WRITING` slots on it, so two registrations of one key always meet: insert-if-
+//! absent is atomic. Readers skip `WRITING` slots and never wait.
+//!
+//! Removal CASes `LIVE → TOMB`; the record's bytes stay in place for readers that already
+//! matched it, and its drop is deferred through the epoch. An update publishes the new record
+//! in the first vacant slot (always later in probe order than the old one) while the old one
+//! is marked `UPDATING`, then retires the old one: readers see the old or the new record.
 //!
 //! # Linearizability during a migration
 //!
-//! A writer never writes into an old array once a migration started: it first copies every
-//! group of its key's probe sequence (`ensure_copied`), then works in the new array. A
-//! reader never waits: a frozen slot whose group is not yet MIGRATED still holds the truth
-//! (nothing can change the key elsewhere until the group is copied), and once the group is
-//! MIGRATED the reader moves on to the next array.
+//! A writer never writes into an array once its `next` exists: it first copies every group
+//! of its key's probe sequence, then works in `next`. A reader never waits: a frozen group
+//! that is not yet MIGRATED still holds the truth (nothing changes the key elsewhere before
+//! that), and once it is MIGRATED the reader moves on to `next`.
 
 mod array;
+mod lock;
 mod migrate;
 
 use core::ptr;
 
 use crossbeam_epoch::Guard;
+use crossbeam_utils::{Backoff, CachePadded};
 
-pub(crate) use self::array::NODE_ALIGN;
-use self::array::{has, node_of, tag_at, tag_of, tomb, with, Array, Group, Slot, LOCKED, WIDTH};
-use crate::sync::{spin, AtomicPtr, Ordering};
+use self::array::{
+    byte, current, flip, indices, matches, tag_of, vacant, with_byte, Array, FROZEN, LIVE,
+    MIGRATED, TOMB, UPDATING, WIDTH, WRITING,
+};
+pub(crate) use self::lock::{Lockable, Locked, LOCKED, WORD_FLAGS, W_FROZEN};
+use crate::sync::{spin, AtomicPtr, AtomicUsize, Ordering};
 
 /// Initial size in groups. Tables start small and grow; `capacity` pre-sizes them.
 #[cfg(not(loom))]
@@ -40,334 +48,66 @@ const MIN_GROUPS: usize = 4;
 #[cfg(loom)]
 const MIN_GROUPS: usize = 1;
 
-/// One partition's table of `N` nodes.
-pub(crate) struct RawTable<N> {
-    current: AtomicPtr<Array<N>>,
+/// A record type a table can hold.
+///
+/// # Safety
+///
+/// `migrate` must leave `dst` holding a record that `eq` and `rehash` treat as `src`, and
+/// must not invalidate `src` for readers still looking at it.
+pub(crate) unsafe trait Record: Sized {
+    /// Copies the record of a frozen slot into a claimed slot of the next array. The copy
+    /// left behind is never dropped.
+    ///
+    /// # Safety
+    ///
+    /// `src` is a published record in a frozen group; `dst` is a claimed, unwritten slot.
+    unsafe fn migrate(src: *const Self, dst: *mut Self);
+}
+
+/// One partition's table of `E` records.
+pub(crate) struct RawTable<E> {
+    current: AtomicPtr<Array<E>>,
+    /// Updates started and finished: `for_each` learns whether one overlapped its walk.
+    /// Padded away from `current`, which every reader loads.
+    updates: CachePadded<[AtomicUsize; 2]>,
 }
 
 /// Where a writer's probe for a key ended.
-enum Probe<'g, N> {
-    /// A live slot whose node matched (`word` as loaded, flags included).
-    Found {
-        slot: &'g AtomicPtr<N>,
-        word: *mut N,
-    },
-    /// No match; the first vacant slot of the sequence.
-    Vacant { group: &'g Group<N>, index: usize },
-    /// A slot of the sequence is frozen: a migration started, retry in the next array.
+enum Probe {
+    /// A current record matched, at group `g`, slot `i`.
+    Found { g: usize, i: usize },
+    /// No match; the first vacant slot, and the control word it was seen in.
+    Vacant { g: usize, i: usize, ctrl: u64 },
+    /// A group of the sequence is frozen: retry in the next array.
     Moved,
+    /// The sequence ran off the end of the array without a vacancy.
+    Full,
 }
 
-impl<N> RawTable<N> {
-    /// A table sized for `capacity` entries without growing.
-    pub(crate) fn with_capacity(capacity: usize) -> RawTable<N> {
+impl<E> RawTable<E> {
+    /// A table sized for `capacity` records without growing.
+    pub(crate) fn with_capacity(capacity: usize) -> RawTable<E> {
         let array = Box::new(Array::new(groups_for(capacity)));
         RawTable {
             current: AtomicPtr::new(Box::into_raw(array)),
+            updates: CachePadded::new([AtomicUsize::new(0), AtomicUsize::new(0)]),
         }
     }
 
     /// The current array.
     #[inline]
-    fn current<'g>(&self, _guard: &'g Guard) -> &'g Array<N> {
-        // Acquire: pairs with the Release CAS in `promote` (and the initial publication),
-        // so the array's groups are visible.
+    fn current<'g>(&self, _guard: &'g Guard) -> &'g Array<E> {
+        // Acquire: pairs with the Release CAS in `promote` (and the initial publication).
         let array = self.current.load(Ordering::Acquire);
-        // SAFETY: the current array is never null, and an array replaced by a migration is
-        // retired through the epoch, so it outlives `_guard`.
+        // SAFETY: the current array is never null; a replaced array is retired through the
+        // epoch, so it outlives `_guard`.
         unsafe { &*array }
     }
 
-    /// Finds the live node with hash `hash` for which `eq` holds. Lock-free: loads only.
-    pub(crate) fn find<'g>(
-        &self,
-        hash: u64,
-        eq: impl Fn(&N) -> bool,
-        guard: &'g Guard,
-    ) -> Option<&'g N> {
-        let tag = tag_of(hash);
-        let mut array = self.current(guard);
-        'array: loop {
-            for (_, group) in array.probe(hash) {
-                // Relaxed: tags are hints; the slot load below is what synchronizes.
-                let header = group.header.load(Ordering::Relaxed);
-                for (i, slot) in group.slots.iter().enumerate() {
-                    let t = tag_at(header, i);
-                    if t != 0 && t != tag {
-                        continue;
-                    }
-                    // Acquire: pairs with the Release CAS that published the node.
-                    match Slot::decode(slot.load(Ordering::Acquire)) {
-                        Slot::Tomb => {}
-                        Slot::Vacant { frozen } => {
-                            if frozen && group.migrated() {
-                                array = next_of(array, guard);
-                                continue 'array;
-                            }
-                            return None;
-                        }
-                        Slot::Live { node, frozen } => {
-                            // SAFETY: a node reachable from a slot is freed only through the
-                            // epoch after it is unlinked, so it outlives `guard`.
-                            let node = unsafe { &*node };
-                            if !eq(node) {
-                                continue;
-                            }
-                            // A frozen entry is current until its group is MIGRATED: no
-                            // writer touches the key in the next array before that.
-                            if frozen && group.migrated() {
-                                array = next_of(array, guard);
-                                continue 'array;
-                            }
-                            return Some(node);
-                        }
-                    }
-                }
-            }
-            return None;
-        }
-    }
-
-    /// Inserts `node` unless a live node matches `eq`; on conflict returns that node.
-    ///
-    /// # Safety
-    ///
-    /// `node` must be a valid, uniquely owned node aligned to `NODE_ALIGN`, with
-    /// `hash == rehash(node)` and `eq(node)`. On `Ok` the table owns it.
-    pub(crate) unsafe fn insert<'g>(
-        &self,
-        hash: u64,
-        node: *mut N,
-        eq: impl Fn(&N) -> bool,
-        rehash: &impl Fn(&N) -> u64,
-        guard: &'g Guard,
-    ) -> Result<(), &'g N> {
-        loop {
-            let array = self.writable(hash, rehash, guard);
-            match probe(array, hash, &eq, guard) {
-                Probe::Found { word, .. } => {
-                    // SAFETY: a live node outlives the guard (see `find`).
-                    return Err(unsafe { &*node_of(word) });
-                }
-                Probe::Vacant { group, index } => {
-                    if self.claim(array, group, index, hash, node) {
-                        return Ok(());
-                    }
-                }
-                Probe::Moved => {}
-            }
-        }
-    }
-
-    /// Removes the slot that holds exactly `target`. Returns whether it was found.
-    pub(crate) fn remove(
-        &self,
-        hash: u64,
-        target: *const N,
-        rehash: &impl Fn(&N) -> u64,
-        guard: &Guard,
-    ) -> bool {
-        self.swap(hash, target, tomb(), rehash, guard)
-    }
-
-    /// Replaces the live `old` node by `new` in its slot. Returns whether `old` was found.
-    pub(crate) fn replace(
-        &self,
-        hash: u64,
-        old: *const N,
-        new: *mut N,
-        rehash: &impl Fn(&N) -> u64,
-        guard: &Guard,
-    ) -> bool {
-        self.swap(hash, old, new, rehash, guard)
-    }
-
-    fn swap(
-        &self,
-        hash: u64,
-        target: *const N,
-        new: *mut N,
-        rehash: &impl Fn(&N) -> u64,
-        guard: &Guard,
-    ) -> bool {
-        let eq = |n: &N| ptr::eq(n, target);
-        loop {
-            let array = self.writable(hash, rehash, guard);
-            match probe(array, hash, &eq, guard) {
-                Probe::Found { slot, word } => {
-                    debug_assert!(!has(word, LOCKED), "swap on a locked slot");
-                    // AcqRel: Release publishes `new`'s contents to readers (pairs with
-                    // their Acquire slot load); Acquire orders after the old node's writes.
-                    if slot
-                        .compare_exchange(word, new, Ordering::AcqRel, Ordering::Relaxed)
-                        .is_ok()
-                    {
-                        if new == tomb() {
-                            array.tombs.add(1);
-                        }
-                        return true;
-                    }
-                    // Frozen under us: retry in the next array.
-                }
-                Probe::Vacant { .. } => return false,
-                Probe::Moved => {}
-            }
-        }
-    }
-
-    /// Locks the slot of the live node matching `eq`, or, if there is none and `fresh` is
-    /// given, claims a vacant slot for `fresh` and locks it. `None`: no match, no `fresh`.
-    ///
-    /// While a slot is locked only its holder changes it (migrations copy it, lock and all),
-    /// so the holder may edit what hangs off the node without further synchronization.
-    ///
-    /// # Safety
-    ///
-    /// As for `insert`, for `fresh`. The lock must not already be held by this thread.
-    pub(crate) unsafe fn lock<'t, 'g, R: Fn(&N) -> u64>(
-        &'t self,
-        hash: u64,
-        eq: impl Fn(&N) -> bool,
-        fresh: Option<*mut N>,
-        rehash: &'t R,
-        guard: &'g Guard,
-    ) -> Option<Locked<'t, 'g, N, R>> {
-        let backoff = crossbeam_utils::Backoff::new();
-        loop {
-            let array = self.writable(hash, rehash, guard);
-            match probe(array, hash, &eq, guard) {
-                Probe::Found { slot, word } => {
-                    if has(word, LOCKED) {
-                        spin(&backoff);
-                        continue;
-                    }
-                    // Acquire: pairs with the Release store in `Locked::unlock`, so the
-                    // previous holder's edits of the node's list are visible.
-                    if slot
-                        .compare_exchange(
-                            word,
-                            with(word, LOCKED),
-                            Ordering::Acquire,
-                            Ordering::Relaxed,
-                        )
-                        .is_ok()
-                    {
-                        return Some(Locked {
-                            table: self,
-                            array,
-                            slot,
-                            hash,
-                            stored: node_of(word),
-                            emptied: false,
-                            rehash,
-                            guard,
-                        });
-                    }
-                }
-                Probe::Vacant { group, index } => {
-                    let fresh = fresh?;
-                    if self.claim(array, group, index, hash, with(fresh, LOCKED)) {
-                        return Some(Locked {
-                            table: self,
-                            array,
-                            slot: &group.slots[index],
-                            hash,
-                            stored: fresh,
-                            emptied: false,
-                            rehash,
-                            guard,
-                        });
-                    }
-                }
-                Probe::Moved => {}
-            }
-        }
-    }
-
-    /// Claims the vacant `group.slots[index]` for `word`, then counts it and grows the table
-    /// if it passed its load limit. Returns false if another writer claimed it first.
-    fn claim(
-        &self,
-        array: &Array<N>,
-        group: &Group<N>,
-        index: usize,
-        hash: u64,
-        word: *mut N,
-    ) -> bool {
-        // Release: publishes the node's contents; pairs with the Acquire slot loads of
-        // readers and writers.
-        if group.slots[index]
-            .compare_exchange(ptr::null_mut(), word, Ordering::Release, Ordering::Relaxed)
-            .is_err()
-        {
-            return false;
-        }
-        group.set_tag(index, tag_of(hash));
-        let used = array.used.add(1);
-        // Small tables check the exact sum; large ones only every 64 claims of a shard, a
-        // lag far below their 1/8 headroom.
-        if array.slots() < 1 << 15 || used % 64 == 0 {
-            let used = array.used.sum();
-            if array.over_limit(used) {
-                self.start_migration(array);
-            }
-        }
-        true
-    }
-
-    /// Visits every live node once: the weakly consistent iteration behind `select`.
-    ///
-    /// Entries present for the whole walk are visited exactly once; entries added or removed
-    /// during it may or may not be. An entry removed before the walk starts is never visited.
-    ///
-    /// A migration already under way is finished first (the walk is O(n) anyway), so the
-    /// walk starts on an array with no `next`. If a migration starts during the walk, an
-    /// entry found frozen in a copied group is carried over and visited in the next array;
-    /// every other entry of the next array was either visited here before its group froze
-    /// or was inserted during the walk.
-    pub(crate) fn for_each(
-        &self,
-        rehash: &impl Fn(&N) -> u64,
-        guard: &Guard,
-        mut f: impl FnMut(&N),
-    ) {
-        let mut array = self.current(guard);
-        // Acquire: pairs with the Release CAS in `start_migration`.
-        while !array.next.load(Ordering::Acquire).is_null() {
-            self.finish_migration(array, rehash, guard);
-            array = next_of(array, guard);
-        }
-        let mut carried: Option<std::collections::HashSet<*const N, foldhash::fast::RandomState>> =
-            None;
-        loop {
-            let mut carry = std::collections::HashSet::with_hasher(Default::default());
-            for group in array.groups() {
-                for slot in &group.slots {
-                    // Acquire: pairs with the Release CAS that published the node.
-                    let Slot::Live { node, frozen } = Slot::decode(slot.load(Ordering::Acquire))
-                    else {
-                        continue;
-                    };
-                    if carried
-                        .as_ref()
-                        .is_some_and(|c| !c.contains(&node.cast_const()))
-                    {
-                        continue;
-                    }
-                    if frozen && group.migrated() {
-                        carry.insert(node.cast_const());
-                        continue;
-                    }
-                    // SAFETY: live nodes outlive the guard (see `find`).
-                    f(unsafe { &*node });
-                }
-            }
-            if carry.is_empty() {
-                return;
-            }
-            array = next_of(array, guard);
-            carried = Some(carry);
-        }
+    /// Starts loading `hash`'s home group into the cache ahead of an operation on it.
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u64, guard: &Guard) {
+        self.current(guard).prefetch(hash);
     }
 
     /// Slots in the current array.
@@ -375,8 +115,8 @@ impl<N> RawTable<N> {
         self.current(guard).slots()
     }
 
-    /// Bytes of the current array and of the one it migrates into, if any; and whether a
-    /// migration is under way.
+    /// Bytes of the current array and of the one it migrates into, and whether a migration
+    /// is under way.
     pub(crate) fn bytes(&self, guard: &Guard) -> (usize, bool) {
         let array = self.current(guard);
         // Acquire: pairs with the Release CAS that installed `next`.
@@ -389,95 +129,391 @@ impl<N> RawTable<N> {
         }
     }
 
-    /// Calls `f` with every live node, each once, for tearing the table down.
-    pub(crate) fn drain(&mut self, mut f: impl FnMut(*mut N)) {
-        // SAFETY: `&mut self` means no other thread is inside the table.
-        let guard = unsafe { crossbeam_epoch::unprotected() };
-        let mut array = self.current(guard);
-        loop {
-            for group in array.groups() {
+    /// Calls `f` with every current record, each once, for tearing the table down.
+    pub(crate) fn drain(&mut self, mut f: impl FnMut(*mut E)) {
+        let mut array = *self.current.get_mut();
+        while !array.is_null() {
+            // SAFETY: `&mut self`: no other thread is inside; the table owns its arrays.
+            let a = unsafe { &*array };
+            for g in 0..a.groups() {
+                let ctrl = a.ctrl(g).load(Ordering::Relaxed);
                 // With no thread in flight a group is either untouched or fully copied.
-                if group.migrated() {
-                    continue;
-                }
-                for slot in &group.slots {
-                    if let Slot::Live { node, .. } = Slot::decode(slot.load(Ordering::Relaxed)) {
-                        f(node);
-                    }
+                if ctrl & MIGRATED == 0 {
+                    indices(current(ctrl)).for_each(|i| f(a.slot(g, i)));
                 }
             }
-            let next = array.next.load(Ordering::Relaxed);
-            if next.is_null() {
-                return;
-            }
-            // SAFETY: `next` is owned by the table until dropped.
-            array = unsafe { &*next };
+            array = a.next.load(Ordering::Relaxed);
         }
     }
 }
 
-impl<N> Drop for RawTable<N> {
+impl<E: Record> RawTable<E> {
+    /// Finds the current record with hash `hash` for which `eq` holds. Loads only.
+    #[inline]
+    pub(crate) fn find<'g>(
+        &self,
+        hash: u64,
+        eq: impl Fn(&E) -> bool,
+        guard: &'g Guard,
+    ) -> Option<&'g E>
+    where
+        E: 'g,
+    {
+        let mut found = None;
+        self.find_each(hash, eq, guard, |record| {
+            found = Some(record);
+            false
+        });
+        found
+    }
+
+    /// Calls `f` with each current record of `hash`'s probe sequence that `eq` accepts, in
+    /// probe order, until `f` returns false. Loads only; never waits.
+    #[inline]
+    pub(crate) fn find_each<'g>(
+        &self,
+        hash: u64,
+        eq: impl Fn(&E) -> bool,
+        guard: &'g Guard,
+        mut f: impl FnMut(&'g E) -> bool,
+    ) where
+        E: 'g,
+    {
+        let tag = tag_of(hash);
+        let mut array = self.current(guard);
+        array.prefetch(hash);
+        'array: loop {
+            for g in array.probe(hash) {
+                // Acquire: pairs with the Release `fetch_xor` that published each record, so
+                // a matched record is fully written.
+                let ctrl = array.ctrl(g).load(Ordering::Acquire);
+                for i in indices(matches(ctrl, tag)) {
+                    // SAFETY: a published record stays in place until its array is
+                    // reclaimed through the epoch, after `guard`.
+                    let record = unsafe { &*array.slot(g, i) };
+                    if eq(record) {
+                        // A frozen group is the truth until MIGRATED: nothing changes the
+                        // key in the next array before that.
+                        if ctrl & MIGRATED != 0 {
+                            array = next_of(array, guard);
+                            continue 'array;
+                        }
+                        if !f(record) {
+                            return;
+                        }
+                    }
+                }
+                if vacant(ctrl) != 0 {
+                    if ctrl & MIGRATED != 0 {
+                        array = next_of(array, guard);
+                        continue 'array;
+                    }
+                    return;
+                }
+            }
+            return;
+        }
+    }
+
+    /// Inserts `record` unless a current record is `same` as it; on conflict hands the
+    /// record back with the one that holds its place.
+    pub(crate) fn insert<'g>(
+        &self,
+        hash: u64,
+        record: E,
+        same: impl Fn(&E, &E) -> bool,
+        rehash: &impl Fn(&E) -> u64,
+        guard: &'g Guard,
+    ) -> Result<&'g E, (E, &'g E)> {
+        loop {
+            let array = self.writable(hash, rehash, guard);
+            match probe(array, hash, &|e| same(e, &record)) {
+                Probe::Found { g, i } => {
+                    // SAFETY: published records outlive the guard (see `find_each`).
+                    return Err((record, unsafe { &*array.slot(g, i) }));
+                }
+                Probe::Vacant { g, i, ctrl } => {
+                    if self.claim(array, g, i, ctrl) {
+                        // SAFETY: the slot is claimed by us and unwritten.
+                        unsafe { array.slot(g, i).write(record) };
+                        publish(array, g, i, hash);
+                        // SAFETY: just published.
+                        return Ok(unsafe { &*array.slot(g, i) });
+                    }
+                }
+                Probe::Moved => {}
+                Probe::Full => self.grow_full(array, rehash, guard),
+            }
+        }
+    }
+
+    /// Tombstones the first current record of `hash`'s sequence that `eq` accepts and
+    /// returns it. Its bytes stay readable under `guard`; the caller retires it.
+    pub(crate) fn remove<'g>(
+        &self,
+        hash: u64,
+        eq: impl Fn(&E) -> bool,
+        rehash: &impl Fn(&E) -> u64,
+        guard: &'g Guard,
+    ) -> Option<&'g E> {
+        let backoff = Backoff::new();
+        loop {
+            let array = self.writable(hash, rehash, guard);
+            match probe(array, hash, &eq) {
+                Probe::Found { g, i } => {
+                    let word = array.ctrl(g);
+                    let ctrl = word.load(Ordering::Relaxed);
+                    if ctrl & FROZEN != 0 {
+                        continue;
+                    }
+                    let b = byte(ctrl, i);
+                    if b & UPDATING == UPDATING {
+                        // Its owner is publishing a replacement: wait for the outcome.
+                        spin(&backoff);
+                        continue;
+                    }
+                    // Release: orders the removal after whatever the remover did before;
+                    // readers that see TOMB skip the record.
+                    if word
+                        .compare_exchange(
+                            ctrl,
+                            with_byte(ctrl, i, TOMB),
+                            Ordering::Release,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                    {
+                        array.tombs.add(1);
+                        // SAFETY: published records outlive the guard.
+                        return Some(unsafe { &*array.slot(g, i) });
+                    }
+                }
+                Probe::Vacant { .. } | Probe::Full => return None,
+                Probe::Moved => {}
+            }
+        }
+    }
+
+    /// Replaces the first current record that `eq` accepts by `make(old)`, published in a
+    /// new slot before the old one is retired. Returns `(new, old)`; the old record's bytes
+    /// stay readable under `guard` and the caller retires what `make` did not move out.
+    ///
+    /// `make` runs once, after a slot was claimed for its result; it must not panic.
+    pub(crate) fn update<'g>(
+        &self,
+        hash: u64,
+        eq: impl Fn(&E) -> bool,
+        make: impl FnOnce(&E) -> E,
+        rehash: &impl Fn(&E) -> u64,
+        guard: &'g Guard,
+    ) -> Option<(&'g E, &'g E)> {
+        // SeqCst: `for_each` must see this count before any slot this update changes.
+        self.updates[0].fetch_add(1, Ordering::SeqCst);
+        let mut make = Some(make);
+        let result = loop {
+            let array = self.writable(hash, rehash, guard);
+            let (g0, i0) = match probe(array, hash, &eq) {
+                Probe::Found { g, i } => (g, i),
+                Probe::Vacant { .. } | Probe::Full => break None,
+                Probe::Moved => continue,
+            };
+            // Mark the old record UPDATING: it stays current, and its group cannot be
+            // frozen until the replacement is published.
+            let word = array.ctrl(g0);
+            let ctrl = word.load(Ordering::Relaxed);
+            let old = byte(ctrl, i0);
+            if ctrl & FROZEN != 0 || old & UPDATING != LIVE {
+                continue;
+            }
+            let tag = old & !UPDATING;
+            if word
+                .compare_exchange(
+                    ctrl,
+                    with_byte(ctrl, i0, UPDATING | tag),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+            {
+                continue;
+            }
+            match self.claim_first_vacant(array, hash) {
+                Ok((g, i)) => {
+                    // SAFETY: published records outlive the guard.
+                    let old = unsafe { &*array.slot(g0, i0) };
+                    let make = make.take().expect("a replacement is made once");
+                    // SAFETY: the slot is claimed by us and unwritten.
+                    unsafe { array.slot(g, i).write(make(old)) };
+                    publish(array, g, i, hash);
+                    // Release: the replacement is visible before the old record goes.
+                    word.fetch_xor(flip(i0, UPDATING | tag, TOMB), Ordering::Release);
+                    array.tombs.add(1);
+                    // SAFETY: just published.
+                    break Some((unsafe { &*array.slot(g, i) }, old));
+                }
+                Err(full) => {
+                    // A group ahead is frozen (or there is no room): undo and retry in the
+                    // array the migration leads to.
+                    word.fetch_xor(flip(i0, UPDATING | tag, LIVE | tag), Ordering::Relaxed);
+                    if full {
+                        self.grow_full(array, rehash, guard);
+                    }
+                }
+            }
+        };
+        // SeqCst: pairs with `for_each`'s reads of the counts.
+        self.updates[1].fetch_add(1, Ordering::SeqCst);
+        result
+    }
+
+    /// Claims the first vacant slot of `hash`'s sequence. `Err(true)`: none left;
+    /// `Err(false)`: a frozen group is in the way.
+    fn claim_first_vacant(&self, array: &Array<E>, hash: u64) -> Result<(usize, usize), bool> {
+        let mut g = array.probe(hash).start;
+        while g < array.groups() {
+            // Relaxed: the CAS below validates the word.
+            let ctrl = array.ctrl(g).load(Ordering::Relaxed);
+            if ctrl & FROZEN != 0 {
+                return Err(false);
+            }
+            match indices(vacant(ctrl)).next() {
+                Some(i) => {
+                    if self.claim(array, g, i, ctrl) {
+                        return Ok((g, i));
+                    }
+                }
+                None => g += 1,
+            }
+        }
+        Err(true)
+    }
+
+    /// Claims vacant slot `i` of group `g`, seen in `ctrl`, then counts it and starts a
+    /// migration if the array passed its load limit. False if the word changed meanwhile.
+    fn claim(&self, array: &Array<E>, g: usize, i: usize, ctrl: u64) -> bool {
+        // Relaxed: a claim publishes nothing; the record is published by `publish`.
+        if array
+            .ctrl(g)
+            .compare_exchange(
+                ctrl,
+                with_byte(ctrl, i, WRITING),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        let used = array.used.add(1);
+        // Small tables check the exact sum; large ones every 64 claims of a shard, a lag far
+        // below their 1/8 headroom.
+        if (array.slots() < 1 << 15 || used % 64 == 0) && array.over_limit(array.used.sum()) {
+            self.start_migration(array, false);
+        }
+        true
+    }
+
+    /// Collects every current record, each once: the weakly consistent walk behind `select`.
+    ///
+    /// Records present for the whole walk are collected exactly once, records added or
+    /// removed during it may or may not be, and a record removed before it starts never is.
+    /// A migration under way is finished first; one that starts during the walk changes
+    /// nothing, since the walk reads the array it started on (frozen groups included) and
+    /// removals after a copy happen during the walk.
+    ///
+    /// The one exception is an update during the walk: the replacement lands later in
+    /// index order, so the walk may collect both records (never neither). The second value
+    /// says whether an update overlapped the walk; the caller then dedupes by key.
+    pub(crate) fn for_each<'g>(
+        &self,
+        rehash: &impl Fn(&E) -> u64,
+        guard: &'g Guard,
+        out: &mut Vec<&'g E>,
+    ) -> bool {
+        let mut array = self.current(guard);
+        // Acquire: pairs with the Release CAS in `start_migration`.
+        while !array.next.load(Ordering::Acquire).is_null() {
+            self.finish_migration(array, rehash, guard);
+            array = next_of(array, guard);
+        }
+        // SeqCst: together with the updates' SeqCst increments, a walk that read any slot
+        // an update changed sees that update counted.
+        let started = self.updates[0].load(Ordering::SeqCst);
+        let overlapped = self.updates[1].load(Ordering::SeqCst) != started;
+        for g in 0..array.groups() {
+            // Acquire: pairs with the Release that published each record.
+            let ctrl = array.ctrl(g).load(Ordering::Acquire);
+            for i in indices(current(ctrl)) {
+                // SAFETY: published records outlive the guard.
+                out.push(unsafe { &*array.slot(g, i) });
+            }
+        }
+        overlapped || self.updates[0].load(Ordering::SeqCst) != started
+    }
+}
+
+impl<E> Drop for RawTable<E> {
     fn drop(&mut self) {
-        // Frees the arrays only: nodes belong to the registry, which drains them first.
+        // Frees the arrays only: the registry drained the records first.
         let mut array = *self.current.get_mut();
         while !array.is_null() {
-            // SAFETY: the table owns its current array and the one it migrates into; no
-            // other thread can reach them once the table is dropped.
+            // SAFETY: the table owns its current array and the one it migrates into.
             let boxed = unsafe { Box::from_raw(array) };
             array = boxed.next.load(Ordering::Relaxed);
         }
     }
 }
 
-/// The probe a writer runs: the live node matching `eq`, else the first vacant slot.
-fn probe<'g, N>(
-    array: &'g Array<N>,
-    hash: u64,
-    eq: &impl Fn(&N) -> bool,
-    _guard: &'g Guard,
-) -> Probe<'g, N> {
+/// The probe a writer runs: the current record `eq` accepts, else the first vacant slot.
+/// Waits out WRITING slots on the way: one of them may be the same key.
+fn probe<E>(array: &Array<E>, hash: u64, eq: &impl Fn(&E) -> bool) -> Probe {
     let tag = tag_of(hash);
-    for (_, group) in array.probe(hash) {
-        // Relaxed: tags are hints; the slot loads synchronize.
-        let header = group.header.load(Ordering::Relaxed);
-        for (index, slot) in group.slots.iter().enumerate() {
-            let t = tag_at(header, index);
-            if t != 0 && t != tag {
-                continue;
+    let backoff = Backoff::new();
+    for g in array.probe(hash) {
+        let ctrl = loop {
+            // Acquire: pairs with the Release that published each record.
+            let ctrl = array.ctrl(g).load(Ordering::Acquire);
+            if ctrl & FROZEN != 0 {
+                return Probe::Moved;
             }
-            // Acquire: pairs with the Release CAS that published the node.
-            let word = slot.load(Ordering::Acquire);
-            match Slot::decode(word) {
-                Slot::Tomb => {}
-                Slot::Vacant { frozen: true } | Slot::Live { frozen: true, .. } => {
-                    return Probe::Moved
-                }
-                Slot::Vacant { frozen: false } => return Probe::Vacant { group, index },
-                Slot::Live {
-                    node,
-                    frozen: false,
-                } => {
-                    // SAFETY: live nodes outlive the guard (see `find`).
-                    if eq(unsafe { &*node }) {
-                        return Probe::Found { slot, word };
-                    }
+            for i in indices(matches(ctrl, tag)) {
+                // SAFETY: published records outlive the caller's guard.
+                if eq(unsafe { &*array.slot(g, i) }) {
+                    return Probe::Found { g, i };
                 }
             }
+            if !array::writing(ctrl) {
+                break ctrl;
+            }
+            spin(&backoff);
+        };
+        if let Some(i) = indices(vacant(ctrl)).next() {
+            return Probe::Vacant { g, i, ctrl };
         }
     }
-    unreachable!("a table never fills: it migrates at 7/8 load")
+    Probe::Full
 }
 
-fn next_of<'g, N>(array: &Array<N>, _guard: &'g Guard) -> &'g Array<N> {
+/// Publishes the record just written into claimed slot `i` of group `g`.
+#[inline]
+fn publish<E>(array: &Array<E>, g: usize, i: usize, hash: u64) {
+    // Release: publishes the record's bytes; pairs with the Acquire loads of the word.
+    // `fetch_xor` flips only this slot's byte, whatever else changed in the group.
+    array
+        .ctrl(g)
+        .fetch_xor(flip(i, WRITING, LIVE | tag_of(hash)), Ordering::Release);
+}
+
+fn next_of<'g, E>(array: &Array<E>, _guard: &'g Guard) -> &'g Array<E> {
     // Acquire: pairs with the Release CAS in `start_migration` that installed `next`.
     let next = array.next.load(Ordering::Acquire);
-    debug_assert!(!next.is_null(), "a frozen slot implies a next array");
-    // SAFETY: a frozen slot means `next` was installed; it becomes current before `array`
-    // is retired and is itself retired only after that, through the epoch.
+    debug_assert!(!next.is_null(), "a frozen group implies a next array");
+    // SAFETY: `next` becomes current before `array` is retired and is itself retired only
+    // after that, through the epoch.
     unsafe { &*next }
 }
 
-/// Groups for `capacity` entries at no more than half load.
+/// Home groups for `capacity` records at no more than half load.
 fn groups_for(capacity: usize) -> usize {
     capacity
         .saturating_mul(2)
@@ -486,94 +522,25 @@ fn groups_for(capacity: usize) -> usize {
         .max(MIN_GROUPS)
 }
 
-/// A locked slot: the pid's monitor-list head while the holder edits the list.
+/// The part of a hash the tables use: they ignore its low 3 bits, so a record's hash can
+/// be stored with flags in them (the monitor index does) and still find the record.
+#[inline]
+pub(crate) fn mark(hash: u64) -> u64 {
+    hash & !0b111
+}
+
+/// Moves a removed record's contents to the collector, to be dropped once no reader can
+/// still be looking at them.
 ///
-/// Dropping it unlocks (also on unwind), storing the current head, or a tombstone when the
-/// list became empty.
-pub(crate) struct Locked<'t, 'g, N, R: Fn(&N) -> u64> {
-    table: &'t RawTable<N>,
-    array: &'g Array<N>,
-    slot: &'g AtomicPtr<N>,
-    hash: u64,
-    /// The node the slot holds (with LOCKED) right now.
-    stored: *mut N,
-    /// The list emptied: unlocking leaves a tombstone.
-    emptied: bool,
-    rehash: &'t R,
-    guard: &'g Guard,
-}
-
-impl<N, R: Fn(&N) -> u64> Locked<'_, '_, N, R> {
-    /// The head of the list (null once emptied).
-    #[inline]
-    pub(crate) fn head(&self) -> *mut N {
-        if self.emptied {
-            ptr::null_mut()
-        } else {
-            self.stored
-        }
-    }
-
-    /// Makes `head` the list's head; null empties the list (the slot goes when unlocked).
-    pub(crate) fn set_head(&mut self, head: *mut N) {
-        if head.is_null() {
-            self.emptied = true;
-        } else {
-            self.emptied = false;
-            self.store(with(head, LOCKED));
-            self.stored = head;
-        }
-    }
-
-    /// Replaces our locked word by `word`, following the slot into the next array if a
-    /// migration copied it meanwhile.
-    fn store(&mut self, word: *mut N) {
-        loop {
-            // Release: publishes the holder's edits (list links, new head) with the word;
-            // pairs with the Acquire CAS in `lock` and the Acquire loads of readers.
-            let locked = with(self.stored, LOCKED);
-            if self
-                .slot
-                .compare_exchange(locked, word, Ordering::Release, Ordering::Relaxed)
-                .is_ok()
-            {
-                return;
-            }
-            // Only a migration changes a locked slot: it froze it and copies it as is.
-            self.relocate();
-        }
-    }
-
-    /// Finds our locked word again in the next array once the migration copied it.
-    fn relocate(&mut self) {
-        let (table, hash, rehash, guard) = (self.table, self.hash, self.rehash, self.guard);
-        table.ensure_copied(self.array, hash, rehash, guard);
-        let next = next_of(self.array, guard);
-        let locked = with(self.stored, LOCKED);
-        for (_, group) in next.probe(hash) {
-            for slot in &group.slots {
-                // Relaxed: the copy was published by the group's MIGRATED flag, which
-                // `ensure_copied` observed with Acquire.
-                let word = slot.load(Ordering::Relaxed);
-                if node_of(word) == self.stored && has(word, LOCKED) {
-                    debug_assert_eq!(word.map_addr(|a| a & !array::FROZEN), locked);
-                    self.array = next;
-                    self.slot = slot;
-                    return;
-                }
-            }
-        }
-        unreachable!("a migration copies a locked slot to the next array");
-    }
-}
-
-impl<N, R: Fn(&N) -> u64> Drop for Locked<'_, '_, N, R> {
-    fn drop(&mut self) {
-        if self.emptied {
-            self.store(tomb());
-            self.array.tombs.add(1);
-        } else {
-            self.store(self.stored);
-        }
+/// # Safety
+///
+/// `record` was removed (its slot is no longer current) and nothing else drops it; its type
+/// is `Send + 'static` in all but name (the registries' bounds).
+pub(crate) unsafe fn retire_record<E>(guard: &Guard, record: &E) {
+    if core::mem::needs_drop::<E>() {
+        // SAFETY: moved out exactly once (caller); the bytes stay for readers.
+        let moved = unsafe { ptr::read(record) };
+        // SAFETY: see `reclaim::defer_drop`.
+        unsafe { crate::reclaim::defer_drop(guard, moved) };
     }
 }
