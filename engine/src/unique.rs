@@ -4,7 +4,6 @@ use core::borrow::Borrow;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
 use core::marker::PhantomData;
-use core::mem::ManuallyDrop;
 use core::ptr;
 
 use crossbeam_epoch::{Collector, Guard};
@@ -44,6 +43,9 @@ use crate::DefaultHashBuilder;
 /// assert_eq!(names.process_down(alice), 1);
 /// assert_eq!(names.whereis("room:lobby"), None);
 /// ```
+///
+/// Keys' `Hash` and `Eq` must not panic: a table migration rehashes keys, and a panic in
+/// the middle of copying a group would leave writers of that group waiting for it.
 ///
 /// [`process_down`]: Unique::process_down
 pub struct Unique<K, V = (), P = Pid, S = DefaultHashBuilder> {
@@ -410,14 +412,14 @@ where
         let key_mark = mark(self.hasher.hash_one(key));
         let owned = |e: &Entry<K, V, P>| e.pid == pid && e.key.borrow() == key;
         let old = self.names.get(key_mark).find(key_mark, owned, guard)?;
-        let value = ManuallyDrop::new(f(&old.value));
+        let value = f(&old.value);
         // The key moves into the replacement; the old entry keeps its bytes for readers.
-        let make = |old: &Entry<K, V, P>| Entry {
+        let make = move |old: &Entry<K, V, P>| Entry {
             // SAFETY: the old entry is never dropped as a whole (only its value, below), so
             // the key is owned once, by the replacement.
             key: unsafe { ptr::read(&old.key) },
             pid,
-            value: ManuallyDrop::into_inner(value),
+            value,
         };
         let (new, old) =
             self.names
