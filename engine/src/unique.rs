@@ -271,12 +271,14 @@ where
         }
         let guard = &self.epoch.pin();
         let key_mark = mark(self.hasher.hash_one(&key));
-        // The name table's slot is written after the monitor's: overlap the two misses.
+        let pid_mark = mark(self.hasher.hash_one(pid));
+        // Both home groups are known now: start their cache misses together.
+        self.pids.get(pid_mark).prefetch(pid_mark, guard);
         self.names.get(key_mark).prefetch(key_mark, guard);
         let (by_key, by_pid) = (self.key_hasher(), self.pid_hasher());
         let fresh = Monitor::locked(pid, monitor::first(key_mark));
         let mut lock = self
-            .lock_pid(pid, Some(fresh), &by_pid, guard)
+            .lock_pid_at(pid, pid_mark, Some(fresh), &by_pid, guard)
             .expect("a fresh monitor is always placed");
         let entry = Entry { key, pid, value };
         let inserted =
@@ -630,7 +632,18 @@ impl<K: Hash + Eq, V, P: ProcessId, S: BuildHasher> Unique<K, V, P, S> {
         by_pid: &'t R,
         guard: &'g Guard,
     ) -> Option<monitor::PidLock<'t, 'g, P, R>> {
-        let hash = mark(self.hasher.hash_one(pid));
+        self.lock_pid_at(pid, mark(self.hasher.hash_one(pid)), fresh, by_pid, guard)
+    }
+
+    /// `lock_pid` with the pid's hash already computed.
+    fn lock_pid_at<'t, 'g, R: Fn(&Monitor<P>) -> u64>(
+        &'t self,
+        pid: P,
+        hash: u64,
+        fresh: Option<Monitor<P>>,
+        by_pid: &'t R,
+        guard: &'g Guard,
+    ) -> Option<monitor::PidLock<'t, 'g, P, R>> {
         self.pids
             .get(hash)
             .lock(hash, |m| m.pid == pid, fresh, by_pid, guard)

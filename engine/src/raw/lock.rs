@@ -43,6 +43,8 @@ impl<E: Lockable> RawTable<E> {
         guard: &'g Guard,
     ) -> Option<Locked<'t, 'g, E, R>> {
         let backoff = Backoff::new();
+        // The record is read right after its control word: overlap the two misses.
+        self.prefetch(hash, guard);
         loop {
             let array = self.writable(hash, rehash, guard);
             match probe(array, hash, &eq) {
