@@ -463,10 +463,16 @@ where
                 continue;
             }
             let owned = |e: &Entry<K, V, P>| e.pid == pid && mark(by_key(e)) == m;
+            // A probe that follows a migration, or meets an update between its old and new
+            // record, can see one key twice: keys are unique, so keep each once.
+            let mut found: Vec<&K> = Vec::new();
             self.names.get(m).find_each(m, owned, guard, |e| {
-                keys.push(e.key.clone());
+                if !found.contains(&&e.key) {
+                    found.push(&e.key);
+                }
                 true
             });
+            keys.extend(found.into_iter().cloned());
         }
         keys
     }

@@ -18,6 +18,7 @@
 //! Probes do not wrap around: `TAIL` spare groups follow the last home group, so probe
 //! order is index order, which is what makes `for_each` exact.
 
+#[cfg(not(loom))]
 use core::alloc::Layout;
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
@@ -219,7 +220,7 @@ impl<E> Array<E> {
     #[inline]
     pub(crate) fn prefetch(&self, hash: u64) {
         let g = self.probe(hash).start;
-        prefetch(self.ctrl(g).as_ptr().cast_const());
+        prefetch(ptr::from_ref(self.ctrl(g)));
         let first = self.slot(g, 0).cast_const();
         prefetch(first);
         // A group's records span up to three cache lines; most hits are in the first two.

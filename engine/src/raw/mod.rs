@@ -131,7 +131,8 @@ impl<E> RawTable<E> {
 
     /// Calls `f` with every current record, each once, for tearing the table down.
     pub(crate) fn drain(&mut self, mut f: impl FnMut(*mut E)) {
-        let mut array = *self.current.get_mut();
+        // Relaxed: `&mut self` excludes every other thread.
+        let mut array = self.current.load(Ordering::Relaxed);
         while !array.is_null() {
             // SAFETY: `&mut self`: no other thread is inside; the table owns its arrays.
             let a = unsafe { &*array };
@@ -169,6 +170,10 @@ impl<E: Record> RawTable<E> {
 
     /// Calls `f` with each current record of `hash`'s probe sequence that `eq` accepts, in
     /// probe order, until `f` returns false. Loads only; never waits.
+    ///
+    /// A record can be passed twice: when the probe meets a copied group it restarts in the
+    /// next array, where records it already passed may be again, and an update shows its
+    /// old and new record until it completes. Callers that take more than one record dedupe.
     #[inline]
     pub(crate) fn find_each<'g>(
         &self,
@@ -455,7 +460,8 @@ impl<E: Record> RawTable<E> {
 impl<E> Drop for RawTable<E> {
     fn drop(&mut self) {
         // Frees the arrays only: the registry drained the records first.
-        let mut array = *self.current.get_mut();
+        // Relaxed: `&mut self` excludes every other thread.
+        let mut array = self.current.load(Ordering::Relaxed);
         while !array.is_null() {
             // SAFETY: the table owns its current array and the one it migrates into.
             let boxed = unsafe { Box::from_raw(array) };
