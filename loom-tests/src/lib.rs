@@ -1,0 +1,162 @@
+//! Scaffolding shared by regent's loom models (`tests/`): the model runner, the registry
+//! every model builds, and a value type that audits its own lifecycle.
+//!
+//! Everything here exists only under `--cfg loom`; README.md says how to run the models.
+#![cfg(loom)]
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use regent::{Pid, Unique};
+
+/// The registry type of every model: `u64` keys, so keys are cheap to name and to sort.
+pub type Registry<V> = Unique<u64, V, Pid, FixedHasher>;
+
+/// Loom replays executions by rerunning the model, so everything but the schedule must be
+/// deterministic; the default hasher is seeded at random per registry, this one is not.
+pub type FixedHasher = BuildHasherDefault<DefaultHasher>;
+
+/// Preemption bound used when `LOOM_MAX_PREEMPTIONS` is unset: an unbounded search of a
+/// lock-free table with epoch reclamation does not finish.
+const DEFAULT_PREEMPTIONS: usize = 2;
+
+/// Branch bound used when `LOOM_MAX_BRANCHES` is unset: loom's default (1,000) is too few
+/// for a model that retires whole arrays, because tearing down crossbeam-epoch's
+/// per-execution collector pops every queued bag with an atomic operation of its own.
+const DEFAULT_BRANCHES: usize = 20_000;
+
+/// Checks `f` under every interleaving loom explores.
+///
+/// Bounds come from the environment as with `loom::model` (`LOOM_MAX_PREEMPTIONS`,
+/// `LOOM_MAX_BRANCHES`, `LOOM_CHECKPOINT_FILE`, ...), except that an unset
+/// `LOOM_MAX_PREEMPTIONS` means [`DEFAULT_PREEMPTIONS`] rather than no bound, and an unset
+/// `LOOM_MAX_BRANCHES` means [`DEFAULT_BRANCHES`].
+pub fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = builder.preemption_bound.or(Some(DEFAULT_PREEMPTIONS));
+    if std::env::var_os("LOOM_MAX_BRANCHES").is_none() {
+        builder.max_branches = DEFAULT_BRANCHES;
+    }
+    builder.check(f);
+}
+
+/// A registry as every model builds it: one partition, so every thread works on the same
+/// table, which under `cfg(loom)` starts with two slots and migrates one group at a time.
+#[must_use]
+pub fn registry<V: Send + Sync + 'static>() -> loom::sync::Arc<Registry<V>> {
+    registry_with_capacity(0)
+}
+
+/// Like [`registry`], but sized for `capacity` entries so that no migration runs: for models
+/// about another protocol, where a migration's copying would only multiply the interleavings.
+#[must_use]
+pub fn registry_with_capacity<V: Send + Sync + 'static>(
+    capacity: usize,
+) -> loom::sync::Arc<Registry<V>> {
+    let registry = Unique::builder()
+        .partitions(1)
+        .capacity(capacity)
+        .hasher(FixedHasher::default())
+        .build();
+    loom::sync::Arc::new(registry)
+}
+
+/// Like [`model`], for models whose values are [`Tracked`]: `f` gets the ledger that issues
+/// them, and every value an execution issued must have been dropped once that execution is
+/// over.
+///
+/// The check runs between executions, not at the end of `f`: a removed entry is freed only
+/// when crossbeam-epoch's epoch has advanced past every pinned participant, and a spawned
+/// thread's participant is torn down by its thread-local destructor, which loom runs after
+/// `join` has returned. Once an execution is over, every participant is gone and loom has
+/// dropped the per-execution collector, running whatever garbage was still queued: a value
+/// alive then was never retired (a leak).
+pub fn model_tracked(f: impl Fn(&Arc<Ledger>) + Sync + Send + 'static) {
+    let ledger = Ledger::new();
+    let shared = Arc::clone(&ledger);
+    model(move || {
+        assert_eq!(shared.live(), 0, "the previous execution leaked values");
+        f(&shared);
+    });
+    assert_eq!(ledger.live(), 0, "the last execution leaked values");
+}
+
+/// Issues [`Tracked`] values and knows which of them are alive.
+///
+/// Plain `std` synchronisation on purpose: the audit must not add interleavings for loom to
+/// explore, and loom switches threads only at its own operations, so this lock is never
+/// contended.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    next_serial: AtomicU64,
+    live: Mutex<HashSet<u64>>,
+}
+
+impl Ledger {
+    /// An empty ledger, shared with the values it issues.
+    #[must_use]
+    pub fn new() -> Arc<Ledger> {
+        Arc::default()
+    }
+
+    /// A fresh value owned by `owner`.
+    #[must_use]
+    pub fn value(self: &Arc<Self>, owner: Pid) -> Tracked {
+        let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
+        self.live_set().insert(serial);
+        Tracked {
+            owner,
+            serial,
+            ledger: Arc::clone(self),
+        }
+    }
+
+    /// How many issued values (clones included) are still alive.
+    #[must_use]
+    pub fn live(&self) -> usize {
+        self.live_set().len()
+    }
+
+    fn is_live(&self, serial: u64) -> bool {
+        self.live_set().contains(&serial)
+    }
+
+    fn live_set(&self) -> std::sync::MutexGuard<'_, HashSet<u64>> {
+        // A failed assertion elsewhere may have poisoned the lock; the set is still sound.
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A registry value that reports misuse of its lifecycle: cloning it after it was dropped
+/// (a reader reached a reclaimed entry) or dropping it twice panics, and one never dropped
+/// shows up in [`Ledger::live`].
+#[derive(Debug)]
+pub struct Tracked {
+    /// The pid the value was registered for, so readers can check pid and value agree.
+    pub owner: Pid,
+    serial: u64,
+    ledger: Arc<Ledger>,
+}
+
+impl Clone for Tracked {
+    fn clone(&self) -> Self {
+        assert!(
+            self.ledger.is_live(self.serial),
+            "value #{} cloned after it was dropped",
+            self.serial
+        );
+        self.ledger.value(self.owner)
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let was_live = self.ledger.live_set().remove(&self.serial);
+        if !was_live && !std::thread::panicking() {
+            panic!("value #{} dropped twice", self.serial);
+        }
+    }
+}
