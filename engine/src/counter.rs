@@ -11,7 +11,7 @@ use crate::sync::{thread_shard, AtomicUsize, Ordering};
 #[cfg(not(loom))]
 const SHARDS: usize = 8;
 #[cfg(loom)]
-const SHARDS: usize = 1;
+const SHARDS: usize = 2;
 
 pub(crate) struct Counter {
     shards: [CachePadded<AtomicUsize>; SHARDS],

@@ -46,7 +46,7 @@ pub(crate) fn thread_shard() -> usize {
     })
 }
 
-/// Under loom one shard keeps the state space small.
+/// Under loom every thread shares shard 0, which keeps the state space small.
 #[cfg(loom)]
 pub(crate) fn thread_shard() -> usize {
     0
