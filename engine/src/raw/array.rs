@@ -139,9 +139,16 @@ pub(crate) fn byte(ctrl: u64, i: usize) -> u8 {
 }
 
 /// One generation of a partition's table.
+/// Record storage. Under loom each slot is a loom cell, so that loom checks every read of a
+/// record against its write (a publication with too weak an ordering is reported).
+#[cfg(not(loom))]
+type Cell<E> = MaybeUninit<E>;
+#[cfg(loom)]
+type Cell<E> = loom::cell::UnsafeCell<MaybeUninit<E>>;
+
 pub(crate) struct Array<E> {
     ctrl: *mut AtomicU64,
-    slots: *mut MaybeUninit<E>,
+    slots: *mut Cell<E>,
     /// Home groups; `len + TAIL` groups exist.
     len: usize,
     /// Slots ever claimed (live + tombstones); growth is decided on this.
@@ -200,12 +207,34 @@ impl<E> Array<E> {
         unsafe { &*self.ctrl.add(g) }
     }
 
-    /// The record slot `i` of group `g`.
+    /// Slot `i` of group `g`, to write a record into (a claimed slot) or to take one out
+    /// of (teardown).
     #[inline]
     pub(crate) fn slot(&self, g: usize, i: usize) -> *mut E {
+        let cell = self.cell(g, i);
+        #[cfg(not(loom))]
+        return cell.cast();
+        #[cfg(loom)]
+        // SAFETY: the cell is in bounds and lives as long as `self`.
+        return unsafe { &*cell }.with_mut(|p| p.cast());
+    }
+
+    /// The published record in slot `i` of group `g`, to read.
+    #[inline]
+    pub(crate) fn record(&self, g: usize, i: usize) -> *const E {
+        let cell = self.cell(g, i);
+        #[cfg(not(loom))]
+        return cell.cast_const().cast();
+        #[cfg(loom)]
+        // SAFETY: the cell is in bounds and lives as long as `self`.
+        return unsafe { &*cell }.with(|p| p.cast());
+    }
+
+    #[inline]
+    fn cell(&self, g: usize, i: usize) -> *mut Cell<E> {
         debug_assert!(g < self.groups() && i < WIDTH);
         // SAFETY: in bounds of the slot allocation.
-        unsafe { self.slots.add(g * WIDTH + i).cast() }
+        unsafe { self.slots.add(g * WIDTH + i) }
     }
 
     /// The groups a probe for `hash` visits, in order: from the home group to the end.
@@ -221,7 +250,7 @@ impl<E> Array<E> {
     pub(crate) fn prefetch(&self, hash: u64) {
         let g = self.probe(hash).start;
         prefetch(ptr::from_ref(self.ctrl(g)));
-        let first = self.slot(g, 0).cast_const();
+        let first = self.cell(g, 0).cast_const();
         prefetch(first);
         // A group's records span up to three cache lines; most hits are in the first two.
         prefetch(first.cast::<u8>().wrapping_add(64));
@@ -297,14 +326,18 @@ unsafe fn free_ctrl(ptr: *mut AtomicU64, groups: usize) {
 }
 
 /// Uninitialized record storage: a slot is written before its byte is published.
-fn alloc_slots<E>(n: usize) -> *mut MaybeUninit<E> {
-    Box::into_raw(Box::<[E]>::new_uninit_slice(n)).cast()
+fn alloc_slots<E>(n: usize) -> *mut Cell<E> {
+    #[cfg(not(loom))]
+    let cells = Box::<[E]>::new_uninit_slice(n);
+    #[cfg(loom)]
+    let cells: Box<[Cell<E>]> = (0..n).map(|_| Cell::new(MaybeUninit::uninit())).collect();
+    Box::into_raw(cells).cast()
 }
 
 /// # Safety
 ///
 /// `ptr` comes from `alloc_slots(n)` and is not used afterwards.
-unsafe fn free_slots<E>(ptr: *mut MaybeUninit<E>, n: usize) {
+unsafe fn free_slots<E>(ptr: *mut Cell<E>, n: usize) {
     // SAFETY: the boxed slice `alloc_slots` leaked; `MaybeUninit` drops nothing.
     drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(ptr, n)) });
 }

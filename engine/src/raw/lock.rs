@@ -50,7 +50,7 @@ impl<E: Lockable> RawTable<E> {
             match probe(array, hash, &eq) {
                 Probe::Found { g, i } => {
                     // SAFETY: published records outlive the guard.
-                    let record = unsafe { &*array.slot(g, i) };
+                    let record = unsafe { &*array.record(g, i) };
                     let word = record.word().load(Ordering::Relaxed);
                     if word & LOCKED != 0 {
                         spin(&backoff);
@@ -152,7 +152,7 @@ impl<'t, 'g, E: Lockable, R: Fn(&E) -> u64> Locked<'t, 'g, E, R> {
     #[inline]
     pub(crate) fn record(&self) -> &'g E {
         // SAFETY: published records outlive the guard.
-        unsafe { &*self.array.slot(self.g, self.i) }
+        unsafe { &*self.array.record(self.g, self.i) }
     }
 
     /// Replaces the record's data bits (their low two bits must be clear).
@@ -203,7 +203,7 @@ impl<'t, 'g, E: Lockable, R: Fn(&E) -> u64> Locked<'t, 'g, E, R> {
             let ctrl = next.ctrl(g).load(Ordering::Acquire);
             for i in indices(super::array::matches(ctrl, tag)) {
                 // SAFETY: published records outlive the guard.
-                if unsafe { &*next.slot(g, i) }.same(old) {
+                if unsafe { &*next.record(g, i) }.same(old) {
                     self.array = next;
                     self.g = g;
                     self.i = i;

@@ -160,10 +160,10 @@ impl<E: Record> RawTable<E> {
         let mut hashes = [0u64; WIDTH];
         for i in indices(current(ctrl)) {
             // SAFETY: a published record of a frozen group; arrays outlive the guard.
-            hashes[i] = rehash(unsafe { &*array.slot(g, i) });
+            hashes[i] = rehash(unsafe { &*array.record(g, i) });
         }
         for i in indices(current(ctrl)) {
-            copy(next, hashes[i], array.slot(g, i));
+            copy(next, hashes[i], array.record(g, i));
         }
         // Release: publishes the copies; pairs with the Acquire loads that check MIGRATED.
         word.fetch_or(MIGRATED, Ordering::Release);

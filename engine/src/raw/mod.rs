@@ -195,7 +195,7 @@ impl<E: Record> RawTable<E> {
                 for i in indices(matches(ctrl, tag)) {
                     // SAFETY: a published record stays in place until its array is
                     // reclaimed through the epoch, after `guard`.
-                    let record = unsafe { &*array.slot(g, i) };
+                    let record = unsafe { &*array.record(g, i) };
                     if eq(record) {
                         // A frozen group is the truth until MIGRATED: nothing changes the
                         // key in the next array before that.
@@ -235,7 +235,7 @@ impl<E: Record> RawTable<E> {
             match probe(array, hash, &|e| same(e, &record)) {
                 Probe::Found { g, i } => {
                     // SAFETY: published records outlive the guard (see `find_each`).
-                    return Err((record, unsafe { &*array.slot(g, i) }));
+                    return Err((record, unsafe { &*array.record(g, i) }));
                 }
                 Probe::Vacant { g, i, ctrl } => {
                     if self.claim(array, g, i, ctrl) {
@@ -243,7 +243,7 @@ impl<E: Record> RawTable<E> {
                         unsafe { array.slot(g, i).write(record) };
                         publish(array, g, i, hash);
                         // SAFETY: just published.
-                        return Ok(unsafe { &*array.slot(g, i) });
+                        return Ok(unsafe { &*array.record(g, i) });
                     }
                 }
                 Probe::Moved => {}
@@ -290,7 +290,7 @@ impl<E: Record> RawTable<E> {
                     {
                         array.tombs.add(1);
                         // SAFETY: published records outlive the guard.
-                        return Some(unsafe { &*array.slot(g, i) });
+                        return Some(unsafe { &*array.record(g, i) });
                     }
                 }
                 Probe::Vacant { .. } | Probe::Full => return None,
@@ -345,7 +345,7 @@ impl<E: Record> RawTable<E> {
             match self.claim_first_vacant(array, hash) {
                 Ok((g, i)) => {
                     // SAFETY: published records outlive the guard.
-                    let old = unsafe { &*array.slot(g0, i0) };
+                    let old = unsafe { &*array.record(g0, i0) };
                     let make = make.take().expect("a replacement is made once");
                     // SAFETY: the slot is claimed by us and unwritten.
                     unsafe { array.slot(g, i).write(make(old)) };
@@ -354,7 +354,7 @@ impl<E: Record> RawTable<E> {
                     word.fetch_xor(flip(i0, UPDATING | tag, TOMB), Ordering::Release);
                     array.tombs.add(1);
                     // SAFETY: just published.
-                    break Some((unsafe { &*array.slot(g, i) }, old));
+                    break Some((unsafe { &*array.record(g, i) }, old));
                 }
                 Err(full) => {
                     // A group ahead is frozen (or there is no room): undo and retry in the
@@ -450,7 +450,7 @@ impl<E: Record> RawTable<E> {
             let ctrl = array.ctrl(g).load(Ordering::Acquire);
             for i in indices(current(ctrl)) {
                 // SAFETY: published records outlive the guard.
-                out.push(unsafe { &*array.slot(g, i) });
+                out.push(unsafe { &*array.record(g, i) });
             }
         }
         overlapped || self.updates[0].load(Ordering::SeqCst) != started
@@ -484,7 +484,7 @@ fn probe<E>(array: &Array<E>, hash: u64, eq: &impl Fn(&E) -> bool) -> Probe {
             }
             for i in indices(matches(ctrl, tag)) {
                 // SAFETY: published records outlive the caller's guard.
-                if eq(unsafe { &*array.slot(g, i) }) {
+                if eq(unsafe { &*array.record(g, i) }) {
                     return Probe::Found { g, i };
                 }
             }
