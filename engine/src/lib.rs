@@ -12,8 +12,9 @@
 //!   runtime's own type ([`ProcessId`]).
 //!
 //! Underneath, each registry splits the hash space into partitions (one per core by
-//! default); each partition is an open-addressing table of cache-line groups with lock-free
-//! reads, CAS inserts and cooperative incremental growth, reclaimed with crossbeam-epoch.
+//! default); each partition is an open-addressing table of inline, write-once records
+//! behind a compact array of control words, with lock-free reads, CAS inserts and
+//! cooperative incremental growth, reclaimed with crossbeam-epoch.
 //!
 #![doc = include_str!("../docs/table.md")]
 //!

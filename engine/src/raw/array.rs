@@ -25,7 +25,7 @@ use core::mem::MaybeUninit;
 use core::ptr;
 
 use crate::counter::Counter;
-use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize};
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 /// Slots per group: 7 slot bytes and a state byte fill the 64-bit control word. Under loom
 /// two slots make a handful of keys fill a table, so that migrations really run.
@@ -242,6 +242,21 @@ impl<E> Array<E> {
     pub(crate) fn probe(&self, hash: u64) -> core::ops::Range<usize> {
         // Bits 3.. pick the home group: the low 3 are left to `mark`.
         ((hash >> 3) as usize & (self.len - 1))..self.groups()
+    }
+
+    /// Claims vacant slot `i` of group `g`, seen in `ctrl`: false if the word changed
+    /// meanwhile (another claim, a removal, a freeze).
+    #[inline]
+    pub(crate) fn try_claim(&self, g: usize, i: usize, ctrl: u64) -> bool {
+        // Relaxed: a claim publishes nothing; the record is published by `publish`.
+        self.ctrl(g)
+            .compare_exchange(
+                ctrl,
+                with_byte(ctrl, i, WRITING),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_ok()
     }
 
     /// Starts loading `hash`'s home group (control word and first records) into the cache,

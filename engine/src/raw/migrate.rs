@@ -23,9 +23,7 @@ use core::ptr;
 use crossbeam_epoch::Guard;
 use crossbeam_utils::Backoff;
 
-use super::array::{
-    busy, current, indices, vacant, with_byte, Array, FROZEN, MIGRATED, MIGRATING, WIDTH, WRITING,
-};
+use super::array::{busy, current, indices, vacant, Array, FROZEN, MIGRATED, MIGRATING, WIDTH};
 use super::{groups_for, next_of, publish, RawTable, Record};
 use crate::reclaim;
 use crate::sync::{spin, Ordering};
@@ -236,15 +234,7 @@ fn copy<E: Record>(next: &Array<E>, hash: u64, src: *const E) {
             let Some(i) = indices(vacant(ctrl)).next() else {
                 break;
             };
-            if word
-                .compare_exchange(
-                    ctrl,
-                    with_byte(ctrl, i, WRITING),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-            {
+            if next.try_claim(g, i, ctrl) {
                 // SAFETY: `src` is a published record of a frozen group; the slot is ours.
                 unsafe { E::migrate(src, next.slot(g, i)) };
                 publish(next, g, i, hash);

@@ -396,17 +396,7 @@ impl<E: Record> RawTable<E> {
     /// Claims vacant slot `i` of group `g`, seen in `ctrl`, then counts it and starts a
     /// migration if the array passed its load limit. False if the word changed meanwhile.
     fn claim(&self, array: &Array<E>, g: usize, i: usize, ctrl: u64) -> bool {
-        // Relaxed: a claim publishes nothing; the record is published by `publish`.
-        if array
-            .ctrl(g)
-            .compare_exchange(
-                ctrl,
-                with_byte(ctrl, i, WRITING),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            )
-            .is_err()
-        {
+        if !array.try_claim(g, i, ctrl) {
             return false;
         }
         let used = array.used.add(1);
