@@ -3,8 +3,9 @@
 /// A snapshot of a registry's size and memory, from [`Unique::stats`](crate::Unique::stats).
 ///
 /// Counts are exact when no operation is in flight. Bytes are what the registry's own
-/// structures hold on the heap (the slot arrays and the entry nodes), not allocator
-/// overhead; `retired_bytes` is process-wide because reclamation is shared.
+/// structures hold on the heap (the tables, with their inline records, and the monitors'
+/// key lists), not allocator overhead; `retired_bytes` is process-wide because
+/// reclamation is shared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Stats {
@@ -14,9 +15,10 @@ pub struct Stats {
     pub monitors: usize,
     /// Slots in the current arrays of all tables (names and monitor index).
     pub capacity: usize,
-    /// Bytes of slot arrays, including arrays being migrated into.
+    /// Bytes of the tables (control words and inline records), including arrays being
+    /// migrated into.
     pub table_bytes: usize,
-    /// Bytes of live entry nodes.
+    /// Bytes held outside the tables: the key lists of pids that hold more than one key.
     pub entry_bytes: usize,
     /// Bytes removed from any regent registry in this process and not yet reclaimed by the
     /// epoch: grows while a thread stays pinned, drains when it unpins.
