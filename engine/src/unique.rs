@@ -272,8 +272,8 @@ where
         let guard = &self.epoch.pin();
         let key_mark = mark(self.hasher.hash_one(&key));
         let pid_mark = mark(self.hasher.hash_one(pid));
-        // Both home groups are known now: start their cache misses together.
-        self.pids.get(pid_mark).prefetch(pid_mark, guard);
+        // The name slot is written after the monitor's: start its miss now, so that it
+        // overlaps the monitor's (which `lock` prefetches itself).
         self.names.get(key_mark).prefetch(key_mark, guard);
         let (by_key, by_pid) = (self.key_hasher(), self.pid_hasher());
         let fresh = Monitor::locked(pid, monitor::first(key_mark));
