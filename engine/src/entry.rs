@@ -1,8 +1,8 @@
-//! The records a unique registry keeps: entries by key, and monitors by pid.
+//! The records the registries keep: entries and bags by key, and monitors by pid.
 
 use core::ptr;
 
-use crate::raw::{Lockable, Record, WORD_FLAGS};
+use crate::raw::{Bag, Lockable, Record, WORD_FLAGS};
 use crate::sync::{AtomicU64, Ordering};
 
 /// One registration, stored inline in the name table.
@@ -72,3 +72,31 @@ impl<P: Copy + Eq> Lockable for Monitor<P> {
         self.pid == other.pid
     }
 }
+
+/// A duplicate registry's key: a pointer to the key's bag, inline in the key table.
+pub(crate) struct BagRef<K, V, P>(pub(crate) *mut Bag<K, V, P>);
+
+impl<K, V, P> BagRef<K, V, P> {
+    /// The bag. Tables hand out records only under a guard, and a bag is retired through
+    /// the epoch after leaving its table, so it outlives the record's borrow.
+    #[inline]
+    pub(crate) fn bag(&self) -> &Bag<K, V, P> {
+        // SAFETY: see above.
+        unsafe { &*self.0 }
+    }
+}
+
+// SAFETY: the copy is the same pointer; the old record is never dropped (records are freed
+// with their array, and a `BagRef` owns nothing by itself).
+unsafe impl<K, V, P> Record for BagRef<K, V, P> {
+    unsafe fn migrate(src: *const Self, dst: *mut Self) {
+        // SAFETY: the caller passes a published record and a claimed slot.
+        unsafe { dst.write(BagRef((*src).0)) }
+    }
+}
+
+// SAFETY: a bag holds keys, values and pids, which the registry requires to be `Send` and
+// `Sync`; all its shared mutation goes through atomics.
+unsafe impl<K: Send + Sync, V: Send + Sync, P: Send + Sync> Send for BagRef<K, V, P> {}
+// SAFETY: as above.
+unsafe impl<K: Send + Sync, V: Send + Sync, P: Send + Sync> Sync for BagRef<K, V, P> {}

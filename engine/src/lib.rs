@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod counter;
+mod duplicate;
 mod entry;
 mod error;
 mod event;
@@ -39,6 +40,7 @@ mod stats;
 mod sync;
 mod unique;
 
+pub use crate::duplicate::{Duplicate, DuplicateBuilder, PartitionBy};
 pub use crate::error::{AlreadyRegistered, TryRegisterError};
 pub use crate::event::Event;
 pub use crate::hash::DefaultHashBuilder;

@@ -125,6 +125,43 @@ pub(crate) fn remove<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
     false
 }
 
+/// Removes every mark of the locked pid for which `keep` returns false; returns whether none
+/// are left (the monitor then goes with the lock). `keep` sees each mark once and may act
+/// on the ones it drops.
+pub(crate) fn retain<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
+    lock: &mut PidLock<'_, '_, P, R>,
+    mut keep: impl FnMut(u64) -> bool,
+    lists: &Counter,
+    guard: &Guard,
+) -> bool {
+    let data = lock.data();
+    if data & LIST == 0 {
+        if keep(data) {
+            return false;
+        }
+        clear(lock, lists, guard);
+        return true;
+    }
+    let list = as_list(data);
+    let mut len = list.len.load(Ordering::Relaxed);
+    // Downwards, so that the mark a removal moves into place was visited already.
+    for at in (0..len).rev() {
+        if keep(list.marks[at].load(Ordering::Relaxed)) {
+            continue;
+        }
+        let last = list.marks[len - 1].load(Ordering::Relaxed);
+        list.marks[at].store(last, Ordering::Relaxed);
+        len -= 1;
+        // Release: pairs with the Acquire in `for_each_mark`.
+        list.len.store(len, Ordering::Release);
+    }
+    if len == 0 {
+        clear(lock, lists, guard);
+        return true;
+    }
+    false
+}
+
 /// Lets the locked pid's monitor go when the lock is released, freeing its list.
 pub(crate) fn clear<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
     lock: &mut PidLock<'_, '_, P, R>,

@@ -16,7 +16,7 @@ use crate::sync::{stats, thread_shard};
 static RETIRED: [CachePadded<stats::AtomicIsize>; 8] =
     [const { CachePadded::new(stats::AtomicIsize::new(0)) }; 8];
 
-fn add_retired(bytes: isize) {
+pub(crate) fn add_retired(bytes: isize) {
     RETIRED[thread_shard() % RETIRED.len()].fetch_add(bytes, stats::Ordering::Relaxed);
 }
 
@@ -49,6 +49,16 @@ pub(crate) unsafe fn retire<T>(guard: &Guard, ptr: *mut T, bytes: usize, free: u
             add_retired(-(bytes as isize));
         });
     }
+}
+
+/// Runs `f` once every thread pinned now has unpinned.
+///
+/// # Safety
+///
+/// `f` must be sound to run once, on any thread, after every current pin has ended.
+pub(crate) unsafe fn defer<F: FnOnce() + Send + 'static>(guard: &Guard, f: F) {
+    // SAFETY: as the caller guarantees.
+    unsafe { guard.defer_unchecked(f) };
 }
 
 /// Hands `value` to the collector, to be dropped once every current pin has ended.

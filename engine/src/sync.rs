@@ -4,10 +4,10 @@
 //! the engine's real interleavings (tokio's `src/loom`, crossbeam-epoch's `primitive`).
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 /// Process-wide statistics that take part in no protocol: always std atomics, so statics
 /// holding them outlive loom's per-model state.
@@ -50,4 +50,42 @@ pub(crate) fn thread_shard() -> usize {
 #[cfg(loom)]
 pub(crate) fn thread_shard() -> usize {
     0
+}
+
+/// A cell whose accesses loom checks against each other: a read that a too-weak ordering
+/// leaves racing a write is reported (tokio's `UnsafeCell` shim).
+pub(crate) struct Cell<T> {
+    #[cfg(not(loom))]
+    inner: core::cell::UnsafeCell<T>,
+    #[cfg(loom)]
+    inner: loom::cell::UnsafeCell<T>,
+}
+
+impl<T> Cell<T> {
+    pub(crate) fn new(value: T) -> Cell<T> {
+        Cell {
+            #[cfg(not(loom))]
+            inner: core::cell::UnsafeCell::new(value),
+            #[cfg(loom)]
+            inner: loom::cell::UnsafeCell::new(value),
+        }
+    }
+
+    /// A pointer to read through (loom records a read here).
+    #[inline]
+    pub(crate) fn get(&self) -> *const T {
+        #[cfg(not(loom))]
+        return self.inner.get();
+        #[cfg(loom)]
+        return self.inner.with(|p| p);
+    }
+
+    /// A pointer to write through (loom records a write here).
+    #[inline]
+    pub(crate) fn get_mut(&self) -> *mut T {
+        #[cfg(not(loom))]
+        return self.inner.get();
+        #[cfg(loom)]
+        return self.inner.with_mut(|p| p);
+    }
 }

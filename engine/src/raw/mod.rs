@@ -4,6 +4,7 @@
 //! * `array.rs`: the layout (control words, slot bytes, tags).
 //! * `migrate.rs`: growth and compaction, copied group by group by the writers.
 //! * `lock.rs`: per-record locks for the monitor index.
+//! * `bag.rs`: the entries of one key of a duplicate registry (segments of stable slots).
 //! * this file: the probe loops (`find`, `insert`, `remove`, `update`, `for_each`).
 //!
 //! # Protocol
@@ -27,6 +28,7 @@
 //! that), and once it is MIGRATED the reader moves on to `next`.
 
 mod array;
+mod bag;
 mod lock;
 mod migrate;
 
@@ -39,6 +41,7 @@ use self::array::{
     byte, current, flip, indices, matches, tag_of, vacant, with_byte, Array, FROZEN, LIVE,
     MIGRATED, TOMB, UPDATING, WIDTH, WRITING,
 };
+pub(crate) use self::bag::{Bag, Slot};
 pub(crate) use self::lock::{Lockable, Locked, LOCKED, WORD_FLAGS, W_FROZEN};
 use crate::sync::{spin, AtomicPtr, AtomicUsize, Ordering};
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use regent::{ProcessId, Unique};
+use regent::{Duplicate, PartitionBy, ProcessId, Unique};
 
 /// The partition counts every test runs with: one partition (all keys contend, one table
 /// grows through every migration) and several.
@@ -235,4 +235,189 @@ where
 pub fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
     v.sort();
     v
+}
+
+/// A count from the environment variable `name` (for scaling a suite up in CI or down under
+/// valgrind), or `default` when it is unset.
+///
+/// # Panics
+///
+/// If the variable is set but is not a number.
+pub fn env_count(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={s:?} is not a number")),
+        Err(_) => default,
+    }
+}
+
+/// A seeded splitmix64 generator for reproducible runs: every stream is named by its seed.
+#[derive(Debug, Clone)]
+pub struct SplitMix(u64);
+
+impl SplitMix {
+    pub fn new(seed: u64) -> Self {
+        SplitMix(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// True with probability `percent` / 100.
+    pub fn percent(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// A seed from OS randomness (via std's randomly keyed `RandomState`), for runs that print
+/// their seed so that a failure can be replayed.
+pub fn random_seed() -> u64 {
+    std::collections::hash_map::RandomState::new().hash_one(0x5EED_u64)
+}
+
+/// Fails the test run if it is not dropped within `limit`: a deadlock or a livelock in the
+/// code under test ends the process with a message instead of hanging CI. Threads blocked
+/// in the registry cannot be cancelled, so the watchdog aborts the whole test binary.
+#[derive(Debug)]
+pub struct Watchdog {
+    cancel: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    pub fn new(what: &str, limit: Duration) -> Self {
+        let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
+        let what = what.to_string();
+        let thread = std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(limit) {
+                eprintln!("watchdog: `{what}` did not finish within {limit:?} (blocked?)");
+                std::process::abort();
+            }
+        });
+        Watchdog {
+            cancel: Some(cancel),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        drop(self.cancel.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The duplicate-registry configurations every test runs with: partitions 1 and 8, each
+/// partitioned by key and by pid.
+pub fn for_each_dup_config(mut test: impl FnMut(usize, PartitionBy)) {
+    for partitions in PARTITIONS {
+        for by in [PartitionBy::Key, PartitionBy::Pid] {
+            struct Reporter(usize, PartitionBy);
+            impl Drop for Reporter {
+                fn drop(&mut self) {
+                    if std::thread::panicking() {
+                        eprintln!(
+                            "failed with partitions = {}, partition_by = {:?}",
+                            self.0, self.1
+                        );
+                    }
+                }
+            }
+            let _reporter = Reporter(partitions, by);
+            test(partitions, by);
+        }
+    }
+}
+
+/// A duplicate registry with `partitions` partitions, partitioned `by`.
+pub fn duplicate<K, V>(partitions: usize, by: PartitionBy) -> Duplicate<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    Duplicate::builder()
+        .partitions(partitions)
+        .partition_by(by)
+        .build()
+}
+
+/// Checks that every view of a duplicate registry tells the same story: `select` agrees
+/// with `count`, `count_select`, `monitors`, `stats`, `lookup`, `dispatch`, `count_match`,
+/// `keys` and `values`.
+pub fn assert_dup_consistent<K, V, P, S>(reg: &Duplicate<K, V, P, S>)
+where
+    K: Hash + Eq + Ord + Clone + Debug + Send + Sync + 'static,
+    V: Clone + Ord + Debug + Send + Sync + 'static,
+    P: ProcessId + Ord + Debug,
+    S: BuildHasher + Send + Sync + 'static,
+{
+    let entries = sorted(reg.select(|k, p, v| Some((k.clone(), p, v.clone()))));
+    let pids: HashSet<P> = entries.iter().map(|e| e.1).collect();
+    let keys: HashSet<K> = entries.iter().map(|e| e.0.clone()).collect();
+    assert_eq!(reg.count(), entries.len(), "count");
+    assert_eq!(
+        reg.count_select(|_, _, _| true),
+        entries.len(),
+        "count_select"
+    );
+    assert_eq!(reg.monitors(), pids.len(), "monitors");
+    let stats = reg.stats();
+    assert_eq!(
+        (stats.entries, stats.monitors),
+        (entries.len(), pids.len()),
+        "stats"
+    );
+    for key in &keys {
+        let expected: Vec<(P, V)> = entries
+            .iter()
+            .filter(|e| &e.0 == key)
+            .map(|e| (e.1, e.2.clone()))
+            .collect();
+        assert_eq!(sorted(reg.lookup(key)), expected, "lookup {key:?}");
+        assert_eq!(
+            reg.dispatch(key, |_, _| {}),
+            expected.len(),
+            "dispatch {key:?}"
+        );
+        assert_eq!(
+            reg.count_match(key, |_, _| true),
+            expected.len(),
+            "count_match {key:?}"
+        );
+        for &pid in &pids {
+            let values: Vec<V> = expected
+                .iter()
+                .filter(|e| e.0 == pid)
+                .map(|e| e.1.clone())
+                .collect();
+            assert_eq!(
+                sorted(reg.values(key, pid)),
+                values,
+                "values({key:?}, {pid:?})"
+            );
+        }
+    }
+    for &pid in &pids {
+        let expected: Vec<K> = entries
+            .iter()
+            .filter(|e| e.1 == pid)
+            .map(|e| e.0.clone())
+            .collect();
+        assert_eq!(sorted(reg.keys(pid)), expected, "keys({pid:?})");
+    }
 }

@@ -1,0 +1,844 @@
+//! Duplicate registries: many `(pid, value)` entries per key, for pub/sub.
+
+use core::borrow::Borrow;
+use core::fmt;
+use core::hash::{BuildHasher, Hash};
+use core::marker::PhantomData;
+use core::ptr;
+
+use crossbeam_epoch::{Collector, Guard};
+
+use crate::counter::Counter;
+use crate::entry::{BagRef, Monitor};
+use crate::event::{Event, Listener};
+use crate::monitor;
+use crate::partition::{checked_partitions, default_partitions, Partitioned};
+use crate::pid::{Pid, ProcessId};
+use crate::raw::{mark, Bag, RawTable, Slot};
+use crate::reclaim::{self, Epoch};
+use crate::stats::Stats;
+use crate::DefaultHashBuilder;
+
+/// How a [`Duplicate`] registry spreads its entries over partitions (Elixir's
+/// `{:duplicate, :key}` and `{:duplicate, :pid}`).
+///
+/// * `Key` (the default) keeps every entry of a key in one partition: `lookup` and
+///   `dispatch` probe one table. Writers of one hot key share that key's bag.
+/// * `Pid` puts an entry in its pid's partition: a key has a bag in every partition its
+///   subscribers hash to, so writers of a hot key spread over partitions, while `lookup`
+///   and `dispatch` probe every partition. Pick it when a few keys take most of the joins
+///   and leaves from many cores and broadcasts are rare; `reports/duplicate.md` has the
+///   measured figures for both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum PartitionBy {
+    /// All entries of a key in one partition.
+    #[default]
+    Key,
+    /// Each entry in its pid's partition.
+    Pid,
+}
+
+/// A registry in which a key holds any number of `(pid, value)` entries: topics and their
+/// subscribers.
+///
+/// Each key's entries live in a bag of stable slots, so joining or leaving a key is O(1)
+/// however many entries it holds (the monitor index remembers each entry's slot), and
+/// [`dispatch`](Self::dispatch) walks a snapshot of the bag in the caller's thread with no
+/// lock: writers never wait for it, it never sees an entry twice and never touches a freed
+/// one. [`process_down`](Self::process_down) removes every entry of an exited process in
+/// O(its entries), linearizably.
+///
+/// ```
+/// use regent::{Duplicate, Pid};
+///
+/// let topics: Duplicate<&str, u32> = Duplicate::new();
+/// let (alice, bob) = (Pid::new(1), Pid::new(2));
+/// topics.register(alice, "news", 1);
+/// topics.register(bob, "news", 2);
+/// topics.register(alice, "news", 3); // the same pid may join twice
+///
+/// let mut delivered = 0;
+/// assert_eq!(topics.dispatch("news", |_pid, _value| delivered += 1), 3);
+/// assert_eq!(delivered, 3);
+///
+/// assert_eq!(topics.unregister(alice, "news"), 2);
+/// assert_eq!(topics.lookup("news"), vec![(bob, 2)]);
+/// assert_eq!(topics.process_down(bob), 1);
+/// assert_eq!(topics.count(), 0);
+/// ```
+///
+/// Keys' `Hash` and `Eq` must not panic (see [`Unique`](crate::Unique)).
+pub struct Duplicate<K, V = (), P = Pid, S = DefaultHashBuilder> {
+    /// One bag per key (per partition, under `PartitionBy::Pid`), by hash of key.
+    bags: Partitioned<BagRef<K, V, P>>,
+    /// One monitor per pid that holds entries: the addresses of its entries' slots.
+    pids: Partitioned<Monitor<P>>,
+    by: PartitionBy,
+    hasher: S,
+    entries: Counter,
+    monitors: Counter,
+    /// Bytes of the monitors' lists (pids holding more than one entry).
+    lists: Counter,
+    /// Bytes of the bags and their segments.
+    bag_bytes: Counter,
+    listener: Option<Listener<K, V, P>>,
+    epoch: Epoch,
+    /// The registry owns its entries: Send and Sync follow `K`, `V` and `P`.
+    _owns: PhantomData<(K, V, P)>,
+}
+
+/// Builds a [`Duplicate`] registry.
+///
+/// Defaults: one partition per available core (rounded up to a power of two),
+/// [`PartitionBy::Key`], tables that start small and grow, a [`DefaultHashBuilder`] seeded
+/// per registry, no listener.
+///
+/// ```
+/// use regent::{Duplicate, PartitionBy};
+///
+/// let topics = Duplicate::<u64, u64>::builder()
+///     .partitions(4)
+///     .partition_by(PartitionBy::Pid)
+///     .capacity(1_000)
+///     .build();
+/// topics.register(1.into(), 7, 70);
+/// topics.register(2.into(), 7, 71);
+/// assert_eq!(topics.dispatch(&7, |_, _| {}), 2);
+/// assert_eq!(topics.partitions(), 4);
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct DuplicateBuilder<K, V = (), P = Pid, S = DefaultHashBuilder> {
+    partitions: usize,
+    by: PartitionBy,
+    capacity: usize,
+    hasher: S,
+    listener: Option<Listener<K, V, P>>,
+    collector: Option<Collector>,
+}
+
+impl<K, V, P> Duplicate<K, V, P>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    P: ProcessId,
+{
+    /// An empty registry with the default settings (see [`DuplicateBuilder`]).
+    #[must_use]
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder to configure partitions, partitioning, capacity, hasher and listener.
+    pub fn builder() -> DuplicateBuilder<K, V, P> {
+        DuplicateBuilder {
+            partitions: default_partitions(),
+            by: PartitionBy::Key,
+            capacity: 0,
+            hasher: DefaultHashBuilder::default(),
+            listener: None,
+            collector: None,
+        }
+    }
+}
+
+impl<K, V, P> Default for Duplicate<K, V, P>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    P: ProcessId,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, V, P, S> DuplicateBuilder<K, V, P, S> {
+    /// The number of partitions, rounded up to a power of two.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0 or more than 65,536.
+    pub fn partitions(mut self, n: usize) -> Self {
+        self.partitions = checked_partitions(n);
+        self
+    }
+
+    /// Whether a key's entries share a partition or spread by pid (see [`PartitionBy`]).
+    pub fn partition_by(mut self, by: PartitionBy) -> Self {
+        self.by = by;
+        self
+    }
+
+    /// Sizes the tables for `n` keys (and as many monitored pids) without growing.
+    pub fn capacity(mut self, n: usize) -> Self {
+        self.capacity = n;
+        self
+    }
+
+    /// The hasher for keys and pids (see [`UniqueBuilder::hasher`](crate::UniqueBuilder::hasher)).
+    pub fn hasher<S2: BuildHasher>(self, hasher: S2) -> DuplicateBuilder<K, V, P, S2> {
+        DuplicateBuilder {
+            partitions: self.partitions,
+            by: self.by,
+            capacity: self.capacity,
+            hasher,
+            listener: self.listener,
+            collector: self.collector,
+        }
+    }
+
+    /// Reclaims through `collector` instead of crossbeam-epoch's default one (see
+    /// [`UniqueBuilder::collector`](crate::UniqueBuilder::collector)).
+    pub fn collector(mut self, collector: Collector) -> Self {
+        self.collector = Some(collector);
+        self
+    }
+
+    /// Calls `f` after every change, in the thread that made it, with no internal lock
+    /// held (it may call back into the registry). A panic in `f` propagates to the caller
+    /// of the method that made the change; the change stands.
+    pub fn listener(mut self, f: impl Fn(&Event<'_, K, V, P>) + Send + Sync + 'static) -> Self {
+        self.listener = Some(Box::new(f));
+        self
+    }
+}
+
+impl<K, V, P, S> DuplicateBuilder<K, V, P, S>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    P: ProcessId,
+    S: BuildHasher,
+{
+    /// Builds the registry.
+    pub fn build(self) -> Duplicate<K, V, P, S> {
+        Duplicate {
+            bags: Partitioned::new(self.partitions, self.capacity),
+            pids: Partitioned::new(self.partitions, self.capacity),
+            by: self.by,
+            hasher: self.hasher,
+            entries: Counter::new(),
+            monitors: Counter::new(),
+            lists: Counter::new(),
+            bag_bytes: Counter::new(),
+            listener: self.listener,
+            epoch: self.collector.map_or(Epoch::Global, Epoch::Own),
+            _owns: PhantomData,
+        }
+    }
+}
+
+impl<K, V, P, S> Duplicate<K, V, P, S>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    P: ProcessId,
+    S: BuildHasher,
+{
+    /// Adds an entry `(pid, value)` under `key`. Never conflicts: the same pid may register
+    /// the same key any number of times. O(1) however many entries `key` holds.
+    pub fn register(&self, pid: P, key: K, value: V) {
+        let guard = &self.epoch.pin();
+        let key_hash = mark(self.hasher.hash_one(&key));
+        let pid_hash = mark(self.hasher.hash_one(pid));
+        let by_pid = self.pid_hasher();
+        // The pid's lock is held across the insert, so a racing `process_down` of the pid
+        // (a runtime bug, but not UB) sees the entry or waits for it. A fresh monitor holds
+        // no slot yet (0, which readers skip) until the insert below.
+        let mut lock = self
+            .pids
+            .get(pid_hash)
+            .lock(
+                pid_hash,
+                |m| m.pid == pid,
+                Some(Monitor::locked(pid, 0)),
+                &by_pid,
+                guard,
+            )
+            .expect("a fresh monitor is always placed");
+        let bag = self.reserve(self.table(key_hash, pid_hash), key_hash, key, guard);
+        let (slot, grown) = bag.insert(pid, value);
+        if grown > 0 {
+            self.bag_bytes.add(grown);
+        }
+        let fresh = lock.is_fresh();
+        if fresh {
+            lock.set_data(slot.address());
+        } else {
+            monitor::add(&mut lock, slot.address(), &self.lists, guard);
+        }
+        drop(lock);
+        self.entries.add(1);
+        if fresh {
+            self.monitors.add(1);
+        }
+        if let Some(listener) = &self.listener {
+            listener(&Event::Registered {
+                key: bag.key(),
+                pid,
+                value: slot.value(),
+            });
+        }
+    }
+
+    /// Clones of every `(pid, value)` entry under `key` (a snapshot, as `dispatch`).
+    #[must_use]
+    pub fn lookup<Q>(&self, key: &Q) -> Vec<(P, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        let mut out = Vec::new();
+        self.dispatch(key, |pid, value| out.push((pid, value.clone())));
+        out
+    }
+
+    /// Calls `f(pid, &value)` once per entry of a snapshot of `key` taken at the call, in
+    /// the caller's thread, holding no lock: writers of `key` never wait for it. Entries
+    /// added or removed during the walk may or may not be seen; none is seen twice, and none
+    /// is freed while `f` holds it. Returns the number of entries visited.
+    ///
+    /// An entry removed (or a process reported down) before the call starts is never seen.
+    /// If `f` panics the panic propagates and the registry is unaffected.
+    pub fn dispatch<Q>(&self, key: &Q, mut f: impl FnMut(P, &V)) -> usize
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let guard = &self.epoch.pin();
+        let mut seen = 0;
+        self.for_each_bag(key, guard, |bag| seen += bag.for_each(guard, &mut f));
+        seen
+    }
+
+    /// [`dispatch`](Self::dispatch) split over `workers` threads (scoped, spawned for the
+    /// call; the caller's thread is one of them): each walks a contiguous share of the
+    /// key's slots. The same snapshot guarantees hold. Worth it only for keys with hundreds
+    /// of thousands of entries and an `f` that does real work: `reports/duplicate.md` has
+    /// the measured crossover.
+    pub fn dispatch_parallel<Q>(&self, key: &Q, workers: usize, f: impl Fn(P, &V) + Sync) -> usize
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let guard = &self.epoch.pin();
+        let mut pieces: Vec<&[Slot<V, P>]> = Vec::new();
+        self.for_each_bag(key, guard, |bag| {
+            bag.for_each_segment(guard, |s| pieces.push(s))
+        });
+        let total: usize = pieces.iter().map(|s| s.len()).sum();
+        let workers = workers.clamp(1, total.max(1));
+        if workers == 1 {
+            return pieces.iter().map(|s| Slot::for_each(s, &f)).sum();
+        }
+        // Cut the slots into `workers` runs of about equal length, across segments.
+        let share = total.div_ceil(workers);
+        let mut runs: Vec<Vec<&[Slot<V, P>]>> = vec![Vec::new(); workers];
+        let (mut run, mut room) = (0, share);
+        for mut piece in pieces {
+            while !piece.is_empty() {
+                let take = piece.len().min(room);
+                runs[run].push(&piece[..take]);
+                piece = &piece[take..];
+                room -= take;
+                if room == 0 && run + 1 < workers {
+                    run += 1;
+                    room = share;
+                }
+            }
+        }
+        let f = &f;
+        // The caller's guard stays pinned until every worker has joined, so the slots and
+        // values they read stay allocated.
+        std::thread::scope(|scope| {
+            let mut runs = runs.into_iter();
+            let mine = runs.next().unwrap_or_default();
+            let handles: Vec<_> = runs
+                .map(|run| {
+                    scope.spawn(move || run.iter().map(|s| Slot::for_each(s, f)).sum::<usize>())
+                })
+                .collect();
+            let seen: usize = mine.iter().map(|s| Slot::for_each(s, f)).sum();
+            seen + handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .sum::<usize>()
+        })
+    }
+
+    /// Removes every entry `pid` holds under `key`; returns how many. O(entries of `pid`).
+    pub fn unregister<Q>(&self, pid: P, key: &Q) -> usize
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.unregister_where(pid, key, None)
+    }
+
+    /// Removes the entries `pid` holds under `key` whose value `pred` accepts; returns how
+    /// many. `pred` sees each of them once, before anything is removed, under `pid`'s lock:
+    /// it must not change `pid`'s entries. If it panics nothing is removed and the panic
+    /// propagates.
+    pub fn unregister_match<Q>(&self, pid: P, key: &Q, mut pred: impl FnMut(&V) -> bool) -> usize
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.unregister_where(pid, key, Some(&mut pred))
+    }
+
+    fn unregister_where<Q>(
+        &self,
+        pid: P,
+        key: &Q,
+        pred: Option<&mut dyn FnMut(&V) -> bool>,
+    ) -> usize
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let guard = &self.epoch.pin();
+        let pid_hash = mark(self.hasher.hash_one(pid));
+        let by_pid = self.pid_hasher();
+        let Some(mut lock) = self.lock_pid(pid, pid_hash, &by_pid, guard) else {
+            return 0;
+        };
+        // With a predicate, ask it about every candidate before changing anything.
+        let chosen = pred.map(|pred| {
+            let mut chosen = Vec::new();
+            // SAFETY: the pid's own marks, read under its lock and `guard`.
+            unsafe {
+                monitor::for_each_mark(lock.data(), guard, |m| {
+                    // SAFETY: as above.
+                    let (bag, _, value) =
+                        Slot::<V, P>::entry::<K>(m, guard).expect("a monitored entry is live");
+                    if bag.key().borrow() == key && pred(value) {
+                        chosen.push(m);
+                    }
+                });
+            }
+            chosen
+        });
+        if chosen.as_ref().is_some_and(Vec::is_empty) {
+            return 0;
+        }
+        let mut removed = 0;
+        let mut bag = None;
+        let emptied = monitor::retain(
+            &mut lock,
+            |m| {
+                let wanted = match &chosen {
+                    Some(chosen) => chosen.contains(&m),
+                    // SAFETY: the pid's own slot, read under its lock and `guard`.
+                    None => unsafe { Slot::<V, P>::entry::<K>(m, guard) }
+                        .is_some_and(|(b, _, _)| b.key().borrow() == key),
+                };
+                if !wanted {
+                    return true;
+                }
+                // SAFETY: ours, under our lock; removed once (its mark goes with it).
+                bag = Some(unsafe { self.remove(Slot::at(m, guard), pid_hash, guard) });
+                removed += 1;
+                false
+            },
+            &self.lists,
+            guard,
+        );
+        drop(lock);
+        self.removed(removed, emptied);
+        if let (Some(listener), Some(bag)) = (&self.listener, bag) {
+            for _ in 0..removed {
+                listener(&Event::Unregistered {
+                    key: bag.key(),
+                    pid,
+                });
+            }
+        }
+        removed
+    }
+
+    /// Clones of the entries under `key` for which `pred(pid, &value)` holds (Elixir's
+    /// `match`). Snapshot semantics as `dispatch`.
+    pub fn matching<Q>(&self, key: &Q, mut pred: impl FnMut(P, &V) -> bool) -> Vec<(P, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        let mut out = Vec::new();
+        self.dispatch(key, |pid, value| {
+            if pred(pid, value) {
+                out.push((pid, value.clone()));
+            }
+        });
+        out
+    }
+
+    /// How many entries under `key` satisfy `pred(pid, &value)`.
+    pub fn count_match<Q>(&self, key: &Q, mut pred: impl FnMut(P, &V) -> bool) -> usize
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let mut n = 0;
+        self.dispatch(key, |pid, value| n += usize::from(pred(pid, value)));
+        n
+    }
+
+    /// The values `pid` registered under `key`: one probe of the monitor index, then
+    /// O(entries of `pid`). Lock-free; weakly consistent while `pid` changes concurrently.
+    #[must_use]
+    pub fn values<Q>(&self, key: &Q, pid: P) -> Vec<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        let mut out = Vec::new();
+        self.for_each_of(pid, |bag, value| {
+            if bag.key().borrow() == key {
+                out.push(value.clone());
+            }
+        });
+        out
+    }
+
+    /// The keys `pid` holds, once per entry (a pid that joined a key twice gets it twice).
+    /// Lock-free; weakly consistent while `pid` changes concurrently.
+    #[must_use]
+    pub fn keys(&self, pid: P) -> Vec<K>
+    where
+        K: Clone,
+    {
+        let mut out = Vec::new();
+        self.for_each_of(pid, |bag, _| out.push(bag.key().clone()));
+        out
+    }
+
+    /// Collects `f(key, pid, value)` over every entry for which it returns `Some`.
+    ///
+    /// Weakly consistent: entries present for the whole call are visited exactly once,
+    /// entries added or removed meanwhile at most once. `f` runs during the walk, with no
+    /// lock held. A table migration under way when the call starts is finished first.
+    pub fn select<T>(&self, mut f: impl FnMut(&K, P, &V) -> Option<T>) -> Vec<T> {
+        let mut out = Vec::new();
+        self.for_each(|k, p, v| out.extend(f(k, p, v)));
+        out
+    }
+
+    /// Counts the entries for which `f(key, pid, value)` holds (consistency as `select`).
+    pub fn count_select(&self, mut f: impl FnMut(&K, P, &V) -> bool) -> usize {
+        let mut n = 0;
+        self.for_each(|k, p, v| n += usize::from(f(k, p, v)));
+        n
+    }
+
+    /// The runtime reports that `pid` exited: removes every entry it holds and returns how
+    /// many. When this returns, no lookup, dispatch or select that starts afterwards can
+    /// return `pid`. O(entries of `pid`).
+    pub fn process_down(&self, pid: P) -> usize {
+        let guard = &self.epoch.pin();
+        let pid_hash = mark(self.hasher.hash_one(pid));
+        let by_pid = self.pid_hasher();
+        let Some(mut lock) = self.lock_pid(pid, pid_hash, &by_pid, guard) else {
+            return 0;
+        };
+        let mut bags = Vec::new();
+        let mut removed = 0;
+        monitor::retain(
+            &mut lock,
+            |m| {
+                // SAFETY: the pid's own slot, under its lock; removed once.
+                let bag = unsafe { self.remove(Slot::at(m, guard), pid_hash, guard) };
+                removed += 1;
+                if self.listener.is_some() {
+                    bags.push(bag);
+                }
+                false
+            },
+            &self.lists,
+            guard,
+        );
+        drop(lock);
+        self.removed(removed, true);
+        if let Some(listener) = &self.listener {
+            for bag in bags {
+                listener(&Event::Down {
+                    key: bag.key(),
+                    pid,
+                });
+            }
+        }
+        removed
+    }
+
+    /// Sizes and memory (see [`Stats`]); `entry_bytes` counts the bags and the monitors'
+    /// lists.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        let guard = &self.epoch.pin();
+        let mut stats = Stats {
+            entries: self.entries.sum(),
+            monitors: self.monitors.sum(),
+            entry_bytes: self.lists.sum() + self.bag_bytes.sum(),
+            retired_bytes: reclaim::retired_bytes(),
+            ..Stats::default()
+        };
+        let tables = self
+            .bags
+            .iter()
+            .map(|t| (t.capacity(guard), t.bytes(guard)));
+        let tables = tables.chain(
+            self.pids
+                .iter()
+                .map(|t| (t.capacity(guard), t.bytes(guard))),
+        );
+        for (capacity, (bytes, migrating)) in tables {
+            stats.capacity += capacity;
+            stats.table_bytes += bytes;
+            stats.migrations += usize::from(migrating);
+        }
+        stats
+    }
+
+    /// Finds `key`'s bag in `table` and reserves a place in it, making the bag if there is
+    /// none (or only a closing one).
+    fn reserve<'g>(
+        &self,
+        table: &RawTable<BagRef<K, V, P>>,
+        hash: u64,
+        key: K,
+        guard: &'g Guard,
+    ) -> &'g Bag<K, V, P> {
+        let rehash = |r: &BagRef<K, V, P>| r.bag().hash();
+        let mut key = Some(key);
+        let mut spare: Option<*mut Bag<K, V, P>> = None;
+        let found = loop {
+            let wanted = |r: &BagRef<K, V, P>| Some(r.bag().key()) == key.as_ref();
+            let existing = match table.find(hash, wanted, guard) {
+                Some(r) => r.bag(),
+                None => {
+                    let fresh = spare
+                        .take()
+                        .unwrap_or_else(|| Bag::new(hash, key.take().expect("moved once")));
+                    let same =
+                        |a: &BagRef<K, V, P>, b: &BagRef<K, V, P>| a.bag().key() == b.bag().key();
+                    match table.insert(hash, BagRef(fresh), same, &rehash, guard) {
+                        Ok(r) => {
+                            self.bag_bytes.add(r.bag().bytes());
+                            // Its creator's reservation comes with it.
+                            return r.bag();
+                        }
+                        Err((mine, theirs)) => {
+                            spare = Some(mine.0);
+                            theirs.bag()
+                        }
+                    }
+                }
+            };
+            if existing.reserve() {
+                break existing;
+            }
+            // It emptied and is closing: help take it out, then make a new one.
+            table.remove(hash, |r| ptr::eq(r.0, existing), &rehash, guard);
+        };
+        if let Some(spare) = spare {
+            // SAFETY: never published.
+            unsafe { Bag::discard(spare) };
+        }
+        found
+    }
+
+    /// Removes the entry in `slot`, and its bag from its table if that emptied it. Returns
+    /// the bag (readable under `guard`).
+    ///
+    /// # Safety
+    ///
+    /// As `Bag::remove`; the caller also removes the slot's mark from the pid's monitor.
+    unsafe fn remove<'g>(
+        &self,
+        slot: &'g Slot<V, P>,
+        pid_hash: u64,
+        guard: &'g Guard,
+    ) -> &'g Bag<K, V, P> {
+        // SAFETY: as the caller guarantees.
+        let removed = unsafe { Bag::remove(slot, guard) };
+        let bag = removed.bag;
+        if removed.closed {
+            let rehash = |r: &BagRef<K, V, P>| r.bag().hash();
+            self.table(bag.hash(), pid_hash).remove(
+                bag.hash(),
+                |r| ptr::eq(r.0, bag),
+                &rehash,
+                guard,
+            );
+            self.bag_bytes.sub(bag.bytes());
+            // SAFETY: closed by us and out of its table (by us or by a registrant that met
+            // it closed): retired once, here.
+            unsafe { Bag::retire(bag, guard) };
+        }
+        bag
+    }
+
+    /// Calls `f` with each bag of `key`: one under `PartitionBy::Key`, up to one per
+    /// partition under `PartitionBy::Pid`.
+    fn for_each_bag<'g, Q>(&self, key: &Q, guard: &'g Guard, mut f: impl FnMut(&'g Bag<K, V, P>))
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = mark(self.hasher.hash_one(key));
+        let wanted = |r: &BagRef<K, V, P>| r.bag().key().borrow() == key;
+        match self.by {
+            PartitionBy::Key => {
+                if let Some(r) = self.bags.get(hash).find(hash, wanted, guard) {
+                    f(r.bag());
+                }
+            }
+            PartitionBy::Pid => {
+                for table in self.bags.iter() {
+                    if let Some(r) = table.find(hash, wanted, guard) {
+                        f(r.bag());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Calls `f(bag, value)` for each live entry of `pid`, through its monitor.
+    fn for_each_of(&self, pid: P, mut f: impl FnMut(&Bag<K, V, P>, &V)) {
+        let guard = &self.epoch.pin();
+        let hash = mark(self.hasher.hash_one(pid));
+        let Some(monitor) = self.pids.get(hash).find(hash, |m| m.pid == pid, guard) else {
+            return;
+        };
+        // SAFETY: read under `guard`, still pinned.
+        unsafe {
+            monitor::for_each_mark(monitor.data(), guard, |m| {
+                // SAFETY: a mark read from the pid's monitor under `guard`.
+                if let Some((bag, owner, value)) = Slot::entry(m, guard) {
+                    if owner == pid {
+                        f(bag, value);
+                    }
+                }
+            });
+        }
+    }
+
+    fn for_each(&self, mut f: impl FnMut(&K, P, &V)) {
+        let guard = &self.epoch.pin();
+        let rehash = |r: &BagRef<K, V, P>| r.bag().hash();
+        let mut records = Vec::new();
+        for table in self.bags.iter() {
+            records.clear();
+            // Bags are never updated in place, so the walk sees each record once.
+            table.for_each(&rehash, guard, &mut records);
+            for r in &records {
+                let bag = r.bag();
+                bag.for_each(guard, |pid, value| f(bag.key(), pid, value));
+            }
+        }
+    }
+
+    /// The key table `key_hash`'s bag lives in, for an entry of the pid with `pid_hash`.
+    #[inline]
+    fn table(&self, key_hash: u64, pid_hash: u64) -> &RawTable<BagRef<K, V, P>> {
+        match self.by {
+            PartitionBy::Key => self.bags.get(key_hash),
+            PartitionBy::Pid => self.bags.get(pid_hash),
+        }
+    }
+
+    fn lock_pid<'t, 'g, R: Fn(&Monitor<P>) -> u64>(
+        &'t self,
+        pid: P,
+        hash: u64,
+        by_pid: &'t R,
+        guard: &'g Guard,
+    ) -> Option<monitor::PidLock<'t, 'g, P, R>> {
+        self.pids
+            .get(hash)
+            .lock(hash, |m| m.pid == pid, None, by_pid, guard)
+    }
+
+    fn pid_hasher(&self) -> impl Fn(&Monitor<P>) -> u64 + '_ {
+        |m| mark(self.hasher.hash_one(m.pid))
+    }
+}
+
+impl<K, V, P, S> Duplicate<K, V, P, S> {
+    /// Live entries.
+    #[must_use]
+    pub fn count(&self) -> usize {
+        self.entries.sum()
+    }
+
+    /// Whether the registry holds no entry.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.count() == 0
+    }
+
+    /// Processes that hold at least one entry.
+    #[must_use]
+    pub fn monitors(&self) -> usize {
+        self.monitors.sum()
+    }
+
+    /// The number of partitions.
+    #[must_use]
+    pub fn partitions(&self) -> usize {
+        self.bags.len()
+    }
+
+    /// How entries are spread over partitions.
+    #[must_use]
+    pub fn partition_by(&self) -> PartitionBy {
+        self.by
+    }
+
+    fn removed(&self, entries: usize, monitor_gone: bool) {
+        self.entries.sub(entries);
+        if monitor_gone {
+            self.monitors.sub(1);
+        }
+    }
+}
+
+impl<K, V, P, S> Drop for Duplicate<K, V, P, S> {
+    fn drop(&mut self) {
+        for table in self.bags.iter_mut() {
+            // SAFETY: `&mut self`: no other thread is inside. Each bag drops its live
+            // values once; removed ones belong to their pending reclamations.
+            table.drain(|r| unsafe { Bag::drop_entries((*r).0) });
+        }
+        for table in self.pids.iter_mut() {
+            // SAFETY: as above; a monitor's list is reachable only through it.
+            table.drain(|m| unsafe { monitor::free((*m).data()) });
+        }
+    }
+}
+
+impl<K, V, P, S> fmt::Debug for Duplicate<K, V, P, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Duplicate")
+            .field("entries", &self.entries.sum())
+            .field("monitors", &self.monitors.sum())
+            .field("partitions", &self.partitions())
+            .field("partition_by", &self.by)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V, P, S: fmt::Debug> fmt::Debug for DuplicateBuilder<K, V, P, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DuplicateBuilder")
+            .field("partitions", &self.partitions)
+            .field("partition_by", &self.by)
+            .field("capacity", &self.capacity)
+            .field("hasher", &self.hasher)
+            .field("listener", &self.listener.is_some())
+            .finish()
+    }
+}

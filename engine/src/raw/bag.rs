@@ -1,0 +1,572 @@
+//! Bags: the entries of one key of a duplicate registry, for dispatch that never blocks a
+//! writer and O(1) join and leave however hot the key is.
+//!
+//! A bag is a chain of segments of slots, each twice the size of the one before (up to
+//! `MAX_SEGMENT`). A slot holds one `(pid, value)` entry behind a control word:
+//!
+//! * `0`: never used;
+//! * `bag | LIVE`: a published entry. The word names its bag, so the monitor index, which
+//!   keeps slot addresses, reaches the bag (and the key) from a slot;
+//! * `DEAD`: removed; the value waits for the epoch;
+//! * `next | FREE`: on the bag's free list, linked to the next free slot.
+//!
+//! Slots never move, so a slot's address is its entry's identity for life: the monitor
+//! index stores it, and removing an entry is O(1) wherever it sits in a bag of millions.
+//! A removed slot's reclamation (dropping the value, pushing the slot on the free list) is
+//! deferred through crossbeam-epoch. So a dispatcher pinned while it reads a value never
+//! sees it overwritten, and the free list (a Treiber stack) has no ABA: a stale pop would
+//! need its head to come back while the popper is still pinned, which the epoch forbids.
+//!
+//! Dispatch walks the chain and calls `f` on each LIVE slot: no lock, no store. An entry is
+//! seen at most once because it never moves; entries added during the walk may be seen or
+//! not.
+//!
+//! # Life cycle
+//!
+//! `live` counts entries plus reservations of registrants about to insert. The remover that
+//! takes it to 0 closes the bag (`CLOSED` is final), removes it from its key table and
+//! retires it; a registrant that meets a closed bag helps remove it and makes a new one.
+//! `refs` counts the table's reference plus one per slot whose reclamation is pending; the
+//! last one to let go frees the bag. Memory follows a key's high-water mark until the key
+//! empties: slots are reused, segments are freed with the bag.
+
+use core::mem::{size_of, MaybeUninit};
+use core::ptr;
+
+use crossbeam_epoch::Guard;
+
+use crate::reclaim::{add_retired, defer};
+use crate::sync::{fence, AtomicPtr, AtomicUsize, Cell, Ordering};
+
+/// Control word: a published entry (the rest of the word is its bag's address).
+const LIVE: usize = 0b001;
+/// Control word: a removed entry.
+const DEAD: usize = 0b010;
+/// Control word: a free slot (the rest of the word is the next free slot's address).
+const FREE: usize = 0b100;
+/// `live`: the bag emptied and is being removed; it takes no more entries.
+const CLOSED: usize = 1 << (usize::BITS - 1);
+
+/// Slots in a bag's first segment. Under loom, tiny segments make a model append some.
+#[cfg(not(loom))]
+const FIRST_SEGMENT: usize = 4;
+#[cfg(loom)]
+const FIRST_SEGMENT: usize = 1;
+
+/// The largest segment: past it a hot key grows by segments of this size.
+#[cfg(not(loom))]
+const MAX_SEGMENT: usize = 1 << 16;
+#[cfg(loom)]
+const MAX_SEGMENT: usize = 2;
+
+/// One entry's place. Aligned to 8 so that its address leaves the monitor index's 3 flag
+/// bits clear.
+#[repr(align(8))]
+pub(crate) struct Slot<V, P> {
+    ctrl: AtomicUsize,
+    pid: Cell<MaybeUninit<P>>,
+    value: Cell<MaybeUninit<V>>,
+}
+
+struct Segment<V, P> {
+    next: AtomicPtr<Segment<V, P>>,
+    /// Slots handed out; claims past the end overshoot it and move to the next segment.
+    used: AtomicUsize,
+    slots: Box<[Slot<V, P>]>,
+}
+
+/// The entries of one key. Aligned to 8: its address, tagged `LIVE`, is a control word.
+#[repr(align(8))]
+pub(crate) struct Bag<K, V, P> {
+    hash: u64,
+    key: K,
+    live: AtomicUsize,
+    refs: AtomicUsize,
+    free: AtomicPtr<Slot<V, P>>,
+    tail: AtomicPtr<Segment<V, P>>,
+    head: *mut Segment<V, P>,
+    /// Bytes of the bag and its segments, for `Stats`.
+    bytes: AtomicUsize,
+}
+
+/// What `Bag::remove` left behind.
+pub(crate) struct Removed<'g, K, V, P> {
+    pub(crate) bag: &'g Bag<K, V, P>,
+    /// The bag emptied and closed: the caller removes it from its table and retires it.
+    pub(crate) closed: bool,
+}
+
+impl<K, V, P: Copy> Bag<K, V, P> {
+    /// A bag for `key`, unpublished, holding its creator's reservation for one entry.
+    pub(crate) fn new(hash: u64, key: K) -> *mut Bag<K, V, P> {
+        let head = Segment::alloc(FIRST_SEGMENT);
+        Box::into_raw(Box::new(Bag {
+            hash,
+            key,
+            live: AtomicUsize::new(1),
+            refs: AtomicUsize::new(1),
+            free: AtomicPtr::new(ptr::null_mut()),
+            tail: AtomicPtr::new(head),
+            head,
+            bytes: AtomicUsize::new(size_of::<Self>() + Segment::<V, P>::bytes(FIRST_SEGMENT)),
+        }))
+    }
+
+    /// Frees a bag that was never published.
+    ///
+    /// # Safety
+    ///
+    /// `bag` came from `new` and no other thread ever saw it.
+    pub(crate) unsafe fn discard(bag: *mut Bag<K, V, P>) {
+        // SAFETY: as the caller guarantees; it holds no entry.
+        drop(unsafe { Box::from_raw(bag) });
+    }
+
+    /// The key's hash (its mark), kept so that a migration need not hash the key again.
+    #[inline]
+    pub(crate) fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    #[inline]
+    pub(crate) fn key(&self) -> &K {
+        &self.key
+    }
+
+    /// Bytes of the bag and its segments.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Reserves a place for one entry, unless the bag has closed.
+    pub(crate) fn reserve(&self) -> bool {
+        let mut live = self.live.load(Ordering::Relaxed);
+        loop {
+            if live & CLOSED != 0 {
+                return false;
+            }
+            // Relaxed: the count only decides who closes the bag (one RMW order decides);
+            // the bag's memory is kept by the epoch, and entries are published by `ctrl`.
+            match self.live.compare_exchange_weak(
+                live,
+                live + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => live = now,
+            }
+        }
+    }
+
+    /// Inserts an entry into a place reserved with `reserve` (or by `new`). Returns its slot
+    /// and the bytes the bag grew by.
+    pub(crate) fn insert(&self, pid: P, value: V) -> (&Slot<V, P>, usize) {
+        let (slot, grown) = match self.pop_free() {
+            Some(slot) => (slot, 0),
+            None => self.claim_new(),
+        };
+        // SAFETY: the slot is ours: claimed by one RMW, or popped off the free list after
+        // its previous entry's epoch passed. Nobody reads it until the store below.
+        unsafe {
+            slot.pid.get_mut().write(MaybeUninit::new(pid));
+            slot.value.get_mut().write(MaybeUninit::new(value));
+        }
+        // Release: publishes the entry; pairs with the Acquire loads in `for_each` and
+        // `entry`.
+        slot.ctrl
+            .store(ptr::from_ref(self) as usize | LIVE, Ordering::Release);
+        (slot, grown)
+    }
+
+    fn pop_free(&self) -> Option<&Slot<V, P>> {
+        // Acquire: pairs with the Release CAS in `push_free`, so the head's link is visible.
+        let mut head = self.free.load(Ordering::Acquire);
+        loop {
+            if head.is_null() {
+                return None;
+            }
+            // SAFETY: slots live as long as their bag, which the caller's guard keeps.
+            let slot = unsafe { &*head };
+            let link = slot.ctrl.load(Ordering::Relaxed);
+            if link & FREE == 0 {
+                // Popped and reused since we read the head: it is not the head any more.
+                head = self.free.load(Ordering::Acquire);
+                continue;
+            }
+            let next = (link & !FREE) as *mut Slot<V, P>;
+            // Acquire: as the load above, for the new head's link. The CAS cannot succeed
+            // with a stale `next`: `head` cannot be popped, reused, removed and pushed again
+            // while this thread is pinned.
+            match self
+                .free
+                .compare_exchange_weak(head, next, Ordering::Acquire, Ordering::Acquire)
+            {
+                Ok(_) => return Some(slot),
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    fn claim_new(&self) -> (&Slot<V, P>, usize) {
+        let mut grown = 0;
+        loop {
+            // Acquire: pairs with the Release CAS that made the segment the tail (or the
+            // bag's publication), so its slots are initialized.
+            // SAFETY: segments live as long as the bag.
+            let segment = unsafe { &*self.tail.load(Ordering::Acquire) };
+            // Relaxed: the index is ours by the RMW; the entry is published by `ctrl`.
+            let i = segment.used.fetch_add(1, Ordering::Relaxed);
+            if let Some(slot) = segment.slots.get(i) {
+                return (slot, grown);
+            }
+            // Full: append the next segment (or find it appended) and move the tail on.
+            // Acquire: pairs with the Release CAS below, so its slots are initialized.
+            let mut next = segment.next.load(Ordering::Acquire);
+            if next.is_null() {
+                let len = (segment.slots.len() * 2).min(MAX_SEGMENT);
+                let fresh = Segment::alloc(len);
+                // Release: publishes the new segment's slots; pairs with the Acquire loads
+                // of `next` here and in `for_each`.
+                match segment.next.compare_exchange(
+                    ptr::null_mut(),
+                    fresh,
+                    Ordering::Release,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => {
+                        next = fresh;
+                        let bytes = Segment::<V, P>::bytes(len);
+                        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+                        grown += bytes;
+                    }
+                    Err(theirs) => {
+                        // SAFETY: never published.
+                        drop(unsafe { Box::from_raw(fresh) });
+                        next = theirs;
+                    }
+                }
+            }
+            // Release: pairs with the Acquire load of `tail` above. A failed CAS means
+            // another thread moved the tail already.
+            let _ = self.tail.compare_exchange(
+                ptr::from_ref(segment).cast_mut(),
+                next,
+                Ordering::Release,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// Removes the entry in `slot`; its value is dropped, and the slot reused, once the
+    /// epoch allows. The caller closes the bag if asked to (see [`Removed`]).
+    ///
+    /// # Safety
+    ///
+    /// `slot` holds a live entry that the caller owns (under its pid's lock) and removes
+    /// exactly once, pinned by `guard`.
+    pub(crate) unsafe fn remove<'g>(slot: &'g Slot<V, P>, guard: &'g Guard) -> Removed<'g, K, V, P>
+    where
+        K: 'static,
+        V: 'static,
+        P: 'static,
+    {
+        let ctrl = slot.ctrl.load(Ordering::Relaxed);
+        debug_assert_eq!(ctrl & LIVE, LIVE, "the caller owns a live entry");
+        // SAFETY: a live slot names its bag, which lives while it holds an entry.
+        let bag = unsafe { &*((ctrl & !LIVE) as *const Bag<K, V, P>) };
+        // Relaxed: a reader that sees DEAD reads nothing; one that still sees LIVE reads a
+        // value that stays until the epoch passes. A reader that starts after this call
+        // returns is ordered after it by whatever told it so.
+        slot.ctrl.store(DEAD, Ordering::Relaxed);
+        // Relaxed: we hold an entry, so `refs` >= 1 and the bag cannot go meanwhile.
+        bag.refs.fetch_add(1, Ordering::Relaxed);
+        let bag_ptr = SendPtr(ptr::from_ref(bag).cast_mut());
+        let slot_ptr = SendPtr(ptr::from_ref(slot).cast_mut());
+        let bytes = size_of::<V>();
+        add_retired(bytes as isize);
+        // SAFETY: the closure touches the slot and the bag only; the bag outlives it through
+        // `refs`. It runs once, after every thread pinned now has unpinned.
+        unsafe {
+            defer(guard, move || {
+                let (bag, slot) = (bag_ptr, slot_ptr);
+                Bag::reclaim(bag.0, slot.0);
+                add_retired(-(bytes as isize));
+            });
+        }
+        Removed {
+            bag,
+            closed: bag.leave(),
+        }
+    }
+
+    /// Drops one from `live`; closes the bag if that emptied it. Returns whether we closed.
+    fn leave(&self) -> bool {
+        // Relaxed: see `reserve`.
+        self.live.fetch_sub(1, Ordering::Relaxed) == 1
+            && self
+                .live
+                .compare_exchange(0, CLOSED, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// Drops a removed slot's value and puts the slot on the free list.
+    ///
+    /// # Safety
+    ///
+    /// Runs once per removal, after no reader can still see the slot's value.
+    unsafe fn reclaim(bag: *mut Bag<K, V, P>, slot: *mut Slot<V, P>) {
+        // SAFETY: the bag is alive (`refs` counts this reclamation); the slot is DEAD and
+        // no reader holds its value any more.
+        unsafe {
+            let slot = &*slot;
+            (*slot.value.get_mut()).assume_init_drop();
+            (*bag).push_free(slot);
+            Bag::release(bag);
+        }
+    }
+
+    fn push_free(&self, slot: &Slot<V, P>) {
+        let mut head = self.free.load(Ordering::Relaxed);
+        loop {
+            slot.ctrl.store(head as usize | FREE, Ordering::Relaxed);
+            // Release: publishes the link and the dropped value's slot; pairs with the
+            // Acquire loads in `pop_free`.
+            match self.free.compare_exchange_weak(
+                head,
+                ptr::from_ref(slot).cast_mut(),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    /// Hands the table's reference to the collector, once the bag left its table.
+    ///
+    /// # Safety
+    ///
+    /// The bag was closed by the caller (`Removed::closed`) and removed from its table; no
+    /// thread pinned from now on can reach it.
+    pub(crate) unsafe fn retire(bag: &Bag<K, V, P>, guard: &Guard)
+    where
+        K: 'static,
+        V: 'static,
+        P: 'static,
+    {
+        let bytes = bag.bytes();
+        add_retired(bytes as isize);
+        let bag = SendPtr(ptr::from_ref(bag).cast_mut());
+        // SAFETY: as the caller guarantees; the bag's contents are `Send` (the registry's
+        // bounds), so it may be freed on another thread.
+        unsafe {
+            defer(guard, move || {
+                let bag = bag;
+                Bag::release(bag.0);
+                add_retired(-(bytes as isize));
+            });
+        }
+    }
+
+    /// Calls `f` with each live entry, in slot order. Returns how many it saw.
+    #[inline]
+    pub(crate) fn for_each<'g>(&'g self, guard: &'g Guard, mut f: impl FnMut(P, &'g V)) -> usize {
+        let mut seen = 0;
+        self.for_each_segment(guard, |slots| seen += Slot::for_each(slots, &mut f));
+        seen
+    }
+
+    /// Calls `f` with the handed-out slots of each segment, in order: the pieces a parallel
+    /// dispatch splits among its workers.
+    #[inline]
+    pub(crate) fn for_each_segment<'g>(
+        &'g self,
+        _guard: &'g Guard,
+        mut f: impl FnMut(&'g [Slot<V, P>]),
+    ) {
+        let mut segment = self.head;
+        while !segment.is_null() {
+            // SAFETY: segments live as long as the bag, which the guard keeps.
+            let s = unsafe { &*segment };
+            let used = s.used.load(Ordering::Relaxed).min(s.slots.len());
+            f(&s.slots[..used]);
+            // Acquire: pairs with the Release CAS that appended the segment.
+            segment = s.next.load(Ordering::Acquire);
+        }
+    }
+}
+
+impl<K, V, P> Bag<K, V, P> {
+    /// Lets go of one reference; the last one frees the bag.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds one of `refs` and uses `bag` no more.
+    unsafe fn release(bag: *mut Bag<K, V, P>) {
+        // Release: our uses of the bag happen before its free; pairs with the fence below.
+        // SAFETY: we hold a reference.
+        if unsafe { &*bag }.refs.fetch_sub(1, Ordering::Release) == 1 {
+            // Acquire: pairs with every other holder's Release decrement.
+            fence(Ordering::Acquire);
+            // SAFETY: the last reference: nobody can reach the bag any more. Its live
+            // values were dropped by their removal or by `drop_entries`.
+            drop(unsafe { Box::from_raw(bag) });
+        }
+    }
+
+    /// Drops every live entry's value and lets go of the table's reference: the registry is
+    /// being dropped.
+    ///
+    /// # Safety
+    ///
+    /// No other thread can reach the bag, except pending reclamations of removed slots.
+    pub(crate) unsafe fn drop_entries(bag: *mut Bag<K, V, P>) {
+        // SAFETY: as the caller guarantees.
+        let b = unsafe { &*bag };
+        let mut segment = b.head;
+        while !segment.is_null() {
+            // SAFETY: as above.
+            let s = unsafe { &*segment };
+            for slot in s.slots.iter() {
+                if slot.ctrl.load(Ordering::Relaxed) & LIVE != 0 {
+                    // SAFETY: a live value is dropped once: here, never by a reclamation.
+                    unsafe { (*slot.value.get_mut()).assume_init_drop() };
+                    slot.ctrl.store(DEAD, Ordering::Relaxed);
+                }
+            }
+            segment = s.next.load(Ordering::Relaxed);
+        }
+        // SAFETY: the table's reference, given up once.
+        unsafe { Bag::release(bag) };
+    }
+}
+
+impl<V, P: Copy> Slot<V, P> {
+    /// Calls `f` with each live entry of `slots` (from `Bag::for_each_segment`, under the
+    /// same guard). Returns how many it saw.
+    #[inline]
+    pub(crate) fn for_each<'g>(slots: &'g [Slot<V, P>], mut f: impl FnMut(P, &'g V)) -> usize {
+        let mut seen = 0;
+        for slot in slots {
+            if let Some((pid, value)) = slot.read() {
+                f(pid, value);
+                seen += 1;
+            }
+        }
+        seen
+    }
+
+    /// The value of a slot this thread just published (`Bag::insert`).
+    #[inline]
+    pub(crate) fn value(&self) -> &V {
+        // SAFETY: written before `insert` published it; it stays at least until the epoch
+        // passes after a removal, and the caller is still pinned.
+        unsafe { (*self.value.get()).assume_init_ref() }
+    }
+
+    /// The slot's entry, if live.
+    #[inline]
+    fn read(&self) -> Option<(P, &V)> {
+        // Acquire: pairs with the Release in `Bag::insert`, so the entry is written.
+        if self.ctrl.load(Ordering::Acquire) & LIVE == 0 {
+            return None;
+        }
+        // SAFETY: a live slot's entry is written and stays until the epoch passes after its
+        // removal; the caller is pinned.
+        unsafe {
+            Some((
+                (*self.pid.get()).assume_init(),
+                (*self.value.get()).assume_init_ref(),
+            ))
+        }
+    }
+
+    /// The bag and entry of a live slot.
+    ///
+    /// # Safety
+    ///
+    /// `slot` is a slot address read from a monitor under `guard` (or 0, which is skipped).
+    #[inline]
+    pub(crate) unsafe fn entry<'g, K>(
+        slot: u64,
+        _guard: &'g Guard,
+    ) -> Option<(&'g Bag<K, V, P>, P, &'g V)> {
+        if slot == 0 {
+            return None;
+        }
+        // SAFETY: a slot a monitor named lives until the epoch passes (see `Bag::remove`).
+        let slot = unsafe { &*(slot as usize as *const Slot<V, P>) };
+        // Acquire: pairs with the Release in `Bag::insert`.
+        let ctrl = slot.ctrl.load(Ordering::Acquire);
+        if ctrl & LIVE == 0 {
+            return None;
+        }
+        // SAFETY: a live slot names its bag; both stay until the epoch passes.
+        let bag = unsafe { &*((ctrl & !LIVE) as *const Bag<K, V, P>) };
+        let (pid, value) = slot.read()?;
+        Some((bag, pid, value))
+    }
+
+    /// The slot at `address` (a monitor's mark).
+    ///
+    /// # Safety
+    ///
+    /// As `entry`, and the slot is live.
+    #[inline]
+    pub(crate) unsafe fn at<'g>(address: u64, _guard: &'g Guard) -> &'g Slot<V, P> {
+        // SAFETY: as the caller guarantees.
+        unsafe { &*(address as usize as *const Slot<V, P>) }
+    }
+
+    /// The slot's address, as the monitor index stores it.
+    #[inline]
+    pub(crate) fn address(&self) -> u64 {
+        ptr::from_ref(self) as usize as u64
+    }
+}
+
+impl<V, P> Segment<V, P> {
+    fn alloc(len: usize) -> *mut Segment<V, P> {
+        let slots = (0..len)
+            .map(|_| Slot {
+                ctrl: AtomicUsize::new(0),
+                pid: Cell::new(MaybeUninit::uninit()),
+                value: Cell::new(MaybeUninit::uninit()),
+            })
+            .collect();
+        Box::into_raw(Box::new(Segment {
+            next: AtomicPtr::new(ptr::null_mut()),
+            used: AtomicUsize::new(0),
+            slots,
+        }))
+    }
+
+    fn bytes(len: usize) -> usize {
+        size_of::<Self>() + len * size_of::<Slot<V, P>>()
+    }
+}
+
+impl<K, V, P> Drop for Bag<K, V, P> {
+    fn drop(&mut self) {
+        // Frees the segments; their values were dropped already (slots hold `MaybeUninit`).
+        let mut segment = self.head;
+        while !segment.is_null() {
+            // SAFETY: the bag owns its chain; nothing else can reach it any more.
+            let boxed = unsafe { Box::from_raw(segment) };
+            segment = boxed.next.load(Ordering::Relaxed);
+        }
+    }
+}
+
+// SAFETY: a slot's cells are written only by the thread that owns the slot (claimed or
+// popped, not yet published) and read only after the Acquire of its publication.
+unsafe impl<V: Send + Sync, P: Send + Sync> Sync for Slot<V, P> {}
+// SAFETY: as above.
+unsafe impl<V: Send + Sync, P: Send + Sync> Send for Slot<V, P> {}
+
+struct SendPtr<T>(*mut T);
+// SAFETY: only carries the pointer to the thread that runs a deferred reclamation; the
+// registry's bounds make the pointee's contents `Send`.
+unsafe impl<T> Send for SendPtr<T> {}
