@@ -11,6 +11,8 @@ use crossbeam_epoch::{Collector, Guard};
 use crate::counter::Counter;
 use crate::entry::{BagRef, Monitor};
 use crate::event::{Event, Listener};
+use crate::keylock::KeyLocks;
+use crate::meta::{meta_and_lock, Meta};
 use crate::monitor;
 use crate::partition::{checked_partitions, default_partitions, Partitioned};
 use crate::pid::{Pid, ProcessId};
@@ -83,6 +85,8 @@ pub struct Duplicate<K, V = (), P = Pid, S = DefaultHashBuilder> {
     bag_bytes: Counter,
     listener: Option<Listener<K, V, P>>,
     epoch: Epoch,
+    meta: Meta,
+    locks: KeyLocks<K>,
     /// The registry owns its entries: Send and Sync follow `K`, `V` and `P`.
     _owns: PhantomData<(K, V, P)>,
 }
@@ -223,6 +227,8 @@ where
             bag_bytes: Counter::new(),
             listener: self.listener,
             epoch: self.collector.map_or(Epoch::Global, Epoch::Own),
+            meta: Meta::default(),
+            locks: KeyLocks::default(),
             _owns: PhantomData,
         }
     }
@@ -805,6 +811,8 @@ impl<K, V, P, S> Duplicate<K, V, P, S> {
         }
     }
 }
+
+meta_and_lock!(Duplicate);
 
 impl<K, V, P, S> Drop for Duplicate<K, V, P, S> {
     fn drop(&mut self) {

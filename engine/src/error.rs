@@ -81,3 +81,21 @@ impl<P, K, V> From<AlreadyRegistered<P, K, V>> for TryRegisterError<P, K, V> {
         TryRegisterError::Taken(e)
     }
 }
+
+/// The key is taken: returned by [`Unique::register_or_lookup`](crate::Unique::register_or_lookup)
+/// with the current owner and a clone of its value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Existing<P, V> {
+    /// The process that holds the key.
+    pub owner: P,
+    /// A clone of the value it registered.
+    pub value: V,
+}
+
+impl<P: fmt::Debug, V> fmt::Display for Existing<P, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the key is registered by {:?}", self.owner)
+    }
+}
+
+impl<P: fmt::Debug, V: fmt::Debug> std::error::Error for Existing<P, V> {}

@@ -9,10 +9,10 @@ pub(crate) use std::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ord
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
-/// Process-wide statistics that take part in no protocol: always std atomics, so statics
-/// holding them outlive loom's per-model state.
+/// Atomics outside the lock-free protocols (process-wide statistics, the `await_registered`
+/// wake-up): always std atomics, so statics holding them outlive loom's per-model state.
 pub(crate) mod stats {
-    pub(crate) use std::sync::atomic::{AtomicIsize, Ordering};
+    pub(crate) use std::sync::atomic::{fence, AtomicIsize, AtomicUsize, Ordering};
 }
 
 /// Waits a little while another thread finishes a short critical section (a per-pid lock

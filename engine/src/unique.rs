@@ -5,6 +5,8 @@ use core::fmt;
 use core::hash::{BuildHasher, Hash};
 use core::marker::PhantomData;
 use core::ptr;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use crossbeam_epoch::{Collector, Guard};
 
@@ -12,6 +14,8 @@ use crate::counter::Counter;
 use crate::entry::{Entry, Monitor};
 use crate::error::{AlreadyRegistered, TryRegisterError};
 use crate::event::{Event, Listener};
+use crate::keylock::KeyLocks;
+use crate::meta::{meta_and_lock, Meta};
 use crate::monitor;
 use crate::partition::{checked_partitions, default_partitions, Partitioned};
 use crate::pid::{Pid, ProcessId};
@@ -19,7 +23,8 @@ use crate::raw::{mark, retire_record};
 use crate::reclaim::{self, Epoch};
 use crate::stats::Stats;
 use crate::sync::{AtomicUsize, Ordering};
-use crate::DefaultHashBuilder;
+use crate::waiters::Waiters;
+use crate::{DefaultHashBuilder, Existing, Mailbox, SendError};
 
 /// A registry in which each key is held by at most one process.
 ///
@@ -61,8 +66,22 @@ pub struct Unique<K, V = (), P = Pid, S = DefaultHashBuilder> {
     limit: Option<Limit>,
     listener: Option<Listener<K, V, P>>,
     epoch: Epoch,
+    /// `await_registered` callers.
+    waiters: Waiters,
+    /// Serializes `give_away`, the one call that holds two pids' locks.
+    handoff: Mutex<()>,
+    meta: Meta,
+    locks: KeyLocks<K>,
     /// The registry owns its entries: Send and Sync follow `K`, `V` and `P`.
     _owns: PhantomData<Entry<K, V, P>>,
+}
+
+/// Why `insert` did not insert.
+enum Rejected<'g, K, V, P> {
+    /// At `max_entries`: the entry comes back.
+    Full(Entry<K, V, P>),
+    /// The key is taken: the entry comes back with the holder's.
+    Taken(Entry<K, V, P>, &'g Entry<K, V, P>),
 }
 
 /// `max_entries`: a reservation counter, paid for only when a limit is set.
@@ -221,6 +240,10 @@ where
             }),
             listener: self.listener,
             epoch: self.collector.map_or(Epoch::Global, Epoch::Own),
+            waiters: Waiters::default(),
+            handoff: Mutex::new(()),
+            meta: Meta::default(),
+            locks: KeyLocks::default(),
             _owns: PhantomData,
         }
     }
@@ -264,12 +287,65 @@ where
     /// registry holds `max_entries` entries: nothing is registered, no monitor is left
     /// behind, and `key` and `value` come back.
     pub fn try_register(&self, pid: P, key: K, value: V) -> Result<(), TryRegisterError<P, K, V>> {
-        if let Some(limit) = &self.limit {
-            if !limit.reserve(1) {
-                return Err(TryRegisterError::Full { key, value });
+        let guard = &self.epoch.pin();
+        match self.insert(pid, key, value, guard) {
+            Ok(_) => Ok(()),
+            Err(Rejected::Full(entry)) => Err(TryRegisterError::Full {
+                key: entry.key,
+                value: entry.value,
+            }),
+            Err(Rejected::Taken(entry, holder)) => {
+                Err(TryRegisterError::Taken(AlreadyRegistered {
+                    owner: holder.pid,
+                    key: entry.key,
+                    value: entry.value,
+                }))
             }
         }
+    }
+
+    /// The find-or-start pattern in one atomic step: registers `key` for `pid` with
+    /// `value` if no process holds it, else returns the owner with a clone of its value
+    /// (gproc's `reg_or_locate`). `value` is dropped when the key is taken.
+    ///
+    /// # Errors
+    ///
+    /// [`Existing`] with the current owner and its value when `key` is taken.
+    ///
+    /// # Panics
+    ///
+    /// At the `max_entries` limit, as [`register`](Self::register).
+    pub fn register_or_lookup(&self, pid: P, key: K, value: V) -> Result<(), Existing<P, V>>
+    where
+        V: Clone,
+    {
         let guard = &self.epoch.pin();
+        match self.insert(pid, key, value, guard) {
+            Ok(_) => Ok(()),
+            Err(Rejected::Taken(_, holder)) => Err(Existing {
+                owner: holder.pid,
+                value: holder.value.clone(),
+            }),
+            Err(Rejected::Full(_)) => {
+                panic!("registry is full: max_entries reached (use try_register to handle it)")
+            }
+        }
+    }
+
+    /// Inserts the entry and its monitor mark, or says why not; notifies the listener and
+    /// `await_registered` waiters.
+    fn insert<'g>(
+        &self,
+        pid: P,
+        key: K,
+        value: V,
+        guard: &'g Guard,
+    ) -> Result<&'g Entry<K, V, P>, Rejected<'g, K, V, P>> {
+        if let Some(limit) = &self.limit {
+            if !limit.reserve(1) {
+                return Err(Rejected::Full(Entry { key, pid, value }));
+            }
+        }
         let key_mark = mark(self.hasher.hash_one(&key));
         let pid_mark = mark(self.hasher.hash_one(pid));
         // The name slot is written after the monitor's: start its miss now, so that it
@@ -296,6 +372,7 @@ where
                 if fresh {
                     self.monitors.add(1);
                 }
+                self.waiters.notify();
                 if let Some(listener) = &self.listener {
                     listener(&Event::Registered {
                         key: &entry.key,
@@ -303,10 +380,9 @@ where
                         value: &entry.value,
                     });
                 }
-                Ok(())
+                Ok(entry)
             }
             Err((entry, holder)) => {
-                let owner = holder.pid;
                 if lock.is_fresh() {
                     // The monitor was made for this registration: it goes with it.
                     monitor::clear(&mut lock, &self.lists, guard);
@@ -315,13 +391,131 @@ where
                 if let Some(limit) = &self.limit {
                     limit.release(1);
                 }
-                Err(TryRegisterError::Taken(AlreadyRegistered {
-                    owner,
-                    key: entry.key,
-                    value: entry.value,
-                }))
+                Err(Rejected::Taken(entry, holder))
             }
         }
+    }
+
+    /// Hands `key` from `pid` to `new_pid` atomically (gproc's `give_away`): lookups see
+    /// one owner or the other, never neither, and the entry moves between the two pids'
+    /// monitors in the same step. Returns false, changing nothing, unless `pid` owns `key`.
+    ///
+    /// Only the owner can give a name away; the listener sees `Unregistered` for `pid` then
+    /// `Registered` for `new_pid`. Giving a name to its own owner is a no-op that returns
+    /// true.
+    pub fn give_away<Q>(&self, pid: P, key: &Q, new_pid: P) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let guard = &self.epoch.pin();
+        let by_pid = self.pid_hasher();
+        // Two pids' locks are held at once only here, one hand-off at a time: no cycle.
+        let _handoff = self.handoff.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(mut from) = self.lock_pid(pid, None, &by_pid, guard) else {
+            return false;
+        };
+        let key_mark = mark(self.hasher.hash_one(key));
+        let owned = |e: &Entry<K, V, P>| e.pid == pid && e.key.borrow() == key;
+        if self
+            .names
+            .get(key_mark)
+            .find(key_mark, owned, guard)
+            .is_none()
+        {
+            return false;
+        }
+        if pid == new_pid {
+            return true;
+        }
+        let fresh = Monitor::locked(new_pid, monitor::first(key_mark));
+        let mut to = self
+            .lock_pid(new_pid, Some(fresh), &by_pid, guard)
+            .expect("a fresh monitor is always placed");
+        let make = move |old: &Entry<K, V, P>| Entry {
+            // SAFETY: the old record is never dropped (nor retired): its key and value move
+            // into the replacement, which owns them from now on.
+            key: unsafe { ptr::read(&old.key) },
+            pid: new_pid,
+            // SAFETY: as above.
+            value: unsafe { ptr::read(&old.value) },
+        };
+        let (moved, _) = self
+            .names
+            .get(key_mark)
+            .update(key_mark, owned, make, &self.key_hasher(), guard)
+            .expect("the owner's lock keeps its entry in place");
+        let emptied = monitor::remove(&mut from, key_mark, &self.lists, guard);
+        if !to.is_fresh() {
+            monitor::add(&mut to, key_mark, &self.lists, guard);
+        }
+        let gained = to.is_fresh();
+        drop((from, to));
+        if emptied {
+            self.monitors.sub(1);
+        }
+        if gained {
+            self.monitors.add(1);
+        }
+        if let Some(listener) = &self.listener {
+            listener(&Event::Unregistered {
+                key: &moved.key,
+                pid,
+            });
+            listener(&Event::Registered {
+                key: &moved.key,
+                pid: new_pid,
+                value: &moved.value,
+            });
+        }
+        true
+    }
+
+    /// Sends `msg` to the mailbox registered under `key` (Elixir's `{:via, Registry, ...}`
+    /// naming): a lookup and a delivery, with no lock held. Returns the pid it went to.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::NotRegistered`] if no process holds `key` (Elixir raises `badarg`), and
+    /// [`SendError::Rejected`] if the mailbox refused the message (closed or full); both
+    /// hand `msg` back.
+    pub fn send<Q, M>(&self, key: &Q, msg: M) -> Result<P, SendError<M>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Mailbox<M>,
+    {
+        let guard = &self.epoch.pin();
+        let Some(entry) = self.find(key, guard) else {
+            return Err(SendError::NotRegistered(msg));
+        };
+        entry.value.send(msg).map_err(SendError::Rejected)?;
+        Ok(entry.pid)
+    }
+
+    /// Waits until some process holds `key` and returns it, or `None` after `timeout`
+    /// (gproc's `await`). Returns at once if `key` is registered.
+    ///
+    /// Registrations wake waiters only when there are some: `register` pays one fence
+    /// otherwise.
+    #[must_use]
+    pub fn await_registered<Q>(&self, key: &Q, timeout: Duration) -> Option<P>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.waiters.wait(timeout, || self.whereis(key))
+    }
+
+    /// [`await_registered`](Self::await_registered) for async code: waits without blocking
+    /// the executor's thread.
+    #[cfg(feature = "tokio")]
+    pub async fn await_registered_async<Q>(&self, key: &Q, timeout: Duration) -> Option<P>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.waiters.wait_async(timeout, || self.whereis(key)).await
     }
 
     /// The owner of `key` and a clone of its value.
@@ -696,6 +890,8 @@ impl Limit {
         self.reserved.fetch_sub(n, Ordering::Relaxed);
     }
 }
+
+meta_and_lock!(Unique);
 
 impl<K, V, P, S> Drop for Unique<K, V, P, S> {
     fn drop(&mut self) {
