@@ -10,7 +10,7 @@ use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use regent::{Pid, Unique};
+use regent::{Duplicate, PartitionBy, Pid, Unique};
 
 /// The registry type of every model: `u64` keys, so keys are cheap to name and to sort.
 pub type Registry<V> = Unique<u64, V, Pid, FixedHasher>;
@@ -59,6 +59,20 @@ pub fn registry_with_capacity<V: Send + Sync + 'static>(
     let registry = Unique::builder()
         .partitions(1)
         .capacity(capacity)
+        .hasher(FixedHasher::default())
+        .build();
+    loom::sync::Arc::new(registry)
+}
+
+/// A duplicate registry as the models use it: one partition, partitioned `by`.
+pub type Bags<V> = Duplicate<u64, V, Pid, FixedHasher>;
+
+/// An empty duplicate registry with one partition and a fixed hasher.
+#[must_use]
+pub fn bags<V: Send + Sync + 'static>(by: PartitionBy) -> loom::sync::Arc<Bags<V>> {
+    let registry = Duplicate::builder()
+        .partitions(1)
+        .partition_by(by)
         .hasher(FixedHasher::default())
         .build();
     loom::sync::Arc::new(registry)
