@@ -541,6 +541,71 @@ where
         self.find(key, guard).map(|e| e.pid)
     }
 
+    /// [`whereis`](Self::whereis) for a batch of keys, in order: one epoch pin for the
+    /// batch, and each key's group is prefetched a few keys ahead of its probe, so the
+    /// cache misses of independent lookups overlap instead of queueing. At table sizes far
+    /// beyond the caches this is several times faster than one `whereis` per key
+    /// (`reports/compare.md` measures it).
+    #[must_use]
+    pub fn whereis_many<'q, Q>(&self, keys: impl IntoIterator<Item = &'q Q>) -> Vec<Option<P>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized + 'q,
+    {
+        self.find_many(keys, |e| e.pid)
+    }
+
+    /// [`lookup`](Self::lookup) for a batch of keys, in order, prefetched as
+    /// [`whereis_many`](Self::whereis_many).
+    #[must_use]
+    pub fn lookup_many<'q, Q>(&self, keys: impl IntoIterator<Item = &'q Q>) -> Vec<Option<(P, V)>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized + 'q,
+        V: Clone,
+    {
+        self.find_many(keys, |e| (e.pid, e.value.clone()))
+    }
+
+    fn find_many<'q, Q, T>(
+        &self,
+        keys: impl IntoIterator<Item = &'q Q>,
+        mut out: impl FnMut(&Entry<K, V, P>) -> T,
+    ) -> Vec<Option<T>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized + 'q,
+    {
+        /// Lookups in flight: enough to cover a miss's latency with the probes between.
+        const AHEAD: usize = 16;
+        let guard = &self.epoch.pin();
+        let keys = keys.into_iter();
+        let mut found = Vec::with_capacity(keys.size_hint().0);
+        let mut ring: [(u64, Option<&Q>); AHEAD] = [(0, None); AHEAD];
+        let mut probe = |slot: &mut (u64, Option<&'q Q>), found: &mut Vec<Option<T>>| {
+            if let (hash, Some(key)) = *slot {
+                let entry = self
+                    .names
+                    .get(hash)
+                    .find(hash, |e| e.key.borrow() == key, guard);
+                found.push(entry.map(&mut out));
+            }
+        };
+        for (i, key) in keys.enumerate() {
+            let slot = &mut ring[i % AHEAD];
+            probe(slot, &mut found);
+            let hash = mark(self.hasher.hash_one(key));
+            self.names.get(hash).prefetch(hash, guard);
+            *slot = (hash, Some(key));
+        }
+        let len = found.len();
+        // The last `AHEAD` keys, oldest first.
+        for i in 0..AHEAD {
+            probe(&mut ring[(len + i) % AHEAD], &mut found);
+        }
+        found
+    }
+
     /// Whether some process holds `key`.
     #[must_use]
     pub fn contains_key<Q>(&self, key: &Q) -> bool

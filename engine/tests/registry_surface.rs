@@ -347,3 +347,25 @@ fn give_away_races_keep_every_name_owned() {
     common::assert_consistent(&names);
     assert_eq!(names.process_down(pid(1)) + names.process_down(pid(2)), 8);
 }
+
+#[test]
+fn lookup_many_and_whereis_many_agree_with_single_lookups() {
+    for_each_config(|partitions| {
+        let names: Unique<u64, u64> = unique(partitions);
+        for k in (0..2000).step_by(2) {
+            names.register(pid(k % 7), k, k * 10).unwrap();
+        }
+        for n in [0, 1, 5, 16, 17, 33, 1000] {
+            let keys: Vec<u64> = (0..n).map(|i| (i * 7919) % 2100).collect();
+            let single: Vec<Option<(Pid, u64)>> = keys.iter().map(|k| names.lookup(k)).collect();
+            assert_eq!(names.lookup_many(&keys), single, "{n} keys");
+            let pids: Vec<Option<Pid>> = single.iter().map(|e| e.map(|(p, _)| p)).collect();
+            assert_eq!(names.whereis_many(keys.iter()), pids, "{n} keys");
+        }
+        // Borrowed forms: `String` keys looked up by `&str`.
+        let strings: Unique<String, u8> = unique(partitions);
+        strings.register(pid(1), "a".to_string(), 1).unwrap();
+        let found = strings.whereis_many(["a", "b"].into_iter());
+        assert_eq!(found, vec![Some(pid(1)), None]);
+    });
+}
