@@ -6,8 +6,16 @@
 //!
 //! * [`Unique`] registries: atomic register-if-absent (the loser learns the owner),
 //!   lock-free lookups, owner-only unregister and [`update_value`](Unique::update_value);
+//! * [`Duplicate`] registries (bags) for pub/sub, partitioned by key or by pid
+//!   ([`PartitionBy`]): O(1) join and leave however hot the key, and
+//!   [`dispatch`](Duplicate::dispatch) over a snapshot that never blocks a writer;
 //! * a monitor index: [`process_down`](Unique::process_down) removes every entry of an
 //!   exited process in O(its entries), linearizably;
+//! * the rest of Elixir's surface: `put_meta` / `meta` / `delete_meta`, per-key
+//!   [`lock`](Unique::lock), naming through [`Mailbox`] values ([`Unique::send`]), and from
+//!   gproc [`await_registered`](Unique::await_registered),
+//!   [`register_or_lookup`](Unique::register_or_lookup) and
+//!   [`give_away`](Unique::give_away);
 //! * listeners ([`Event`]), [`Stats`] for watching table size, and process ids of the
 //!   runtime's own type ([`ProcessId`]).
 //!

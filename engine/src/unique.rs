@@ -342,7 +342,7 @@ where
         guard: &'g Guard,
     ) -> Result<&'g Entry<K, V, P>, Rejected<'g, K, V, P>> {
         if let Some(limit) = &self.limit {
-            if !limit.reserve(1) {
+            if !limit.reserve(|| self.entries.sum()) {
                 return Err(Rejected::Full(Entry { key, pid, value }));
             }
         }
@@ -411,7 +411,7 @@ where
         let guard = &self.epoch.pin();
         let by_pid = self.pid_hasher();
         // Two pids' locks are held at once only here, one hand-off at a time: no cycle.
-        let _handoff = self.handoff.lock().unwrap_or_else(PoisonError::into_inner);
+        let handoff = self.handoff.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(mut from) = self.lock_pid(pid, None, &by_pid, guard) else {
             return false;
         };
@@ -450,7 +450,9 @@ where
             monitor::add(&mut to, key_mark, &self.lists, guard);
         }
         let gained = to.is_fresh();
-        drop((from, to));
+        // Released before the listener runs: it may call back into the registry, even
+        // `give_away`.
+        drop((from, to, handoff));
         if emptied {
             self.monitors.sub(1);
         }
@@ -639,15 +641,16 @@ where
         let emptied = monitor::remove(&mut lock, key_mark, &self.lists, guard);
         drop(lock);
         self.removed(1, emptied);
+        // Retired before the listener runs, so that a panicking listener leaks nothing.
+        // SAFETY: removed from the table by us; retired once, here. Its bytes stay
+        // readable under `guard`, which outlives the listener call below.
+        unsafe { retire_record(guard, entry) };
         if let Some(listener) = &self.listener {
             listener(&Event::Unregistered {
                 key: &entry.key,
                 pid,
             });
         }
-        // SAFETY: removed from the table by us; retired once, here. Its bytes stay
-        // readable under `guard`, which outlives the listener call above.
-        unsafe { retire_record(guard, entry) };
         true
     }
 
@@ -789,6 +792,12 @@ where
         monitor::clear(&mut lock, &self.lists, guard);
         drop(lock);
         self.removed(removed.len(), true);
+        for entry in &removed {
+            // Before the listener runs, so that a panicking listener leaks nothing.
+            // SAFETY: removed from the table by us; retired once, here. The bytes stay
+            // readable under `guard` for the listener.
+            unsafe { retire_record(guard, *entry) };
+        }
         if let Some(listener) = &self.listener {
             for entry in &removed {
                 listener(&Event::Down {
@@ -796,10 +805,6 @@ where
                     pid,
                 });
             }
-        }
-        for entry in &removed {
-            // SAFETY: removed from the table by us; retired once, here.
-            unsafe { retire_record(guard, *entry) };
         }
         removed.len()
     }
@@ -941,14 +946,24 @@ impl<K: Eq> PartialEq for HashedKey<'_, K> {
 impl<K: Eq> Eq for HashedKey<'_, K> {}
 
 impl Limit {
-    fn reserve(&self, n: usize) -> bool {
-        // Relaxed: a count, not a publication; the registration itself synchronizes.
-        let before = self.reserved.fetch_add(n, Ordering::Relaxed);
-        if before + n > self.max {
-            self.reserved.fetch_sub(n, Ordering::Relaxed);
-            return false;
+    /// Reserves a place for one entry. Reservations also count registrations still in
+    /// flight, which may yet lose to a taken key and give theirs back: so a failed
+    /// reservation reports the limit only if `live()` (the entries actually registered)
+    /// has reached it, and otherwise waits for those registrations to end.
+    fn reserve(&self, live: impl Fn() -> usize) -> bool {
+        let backoff = crossbeam_utils::Backoff::new();
+        loop {
+            // Relaxed: a count, not a publication; the registration itself synchronizes.
+            let before = self.reserved.fetch_add(1, Ordering::Relaxed);
+            if before < self.max {
+                return true;
+            }
+            self.reserved.fetch_sub(1, Ordering::Relaxed);
+            if live() >= self.max {
+                return false;
+            }
+            crate::sync::spin(&backoff);
         }
-        true
     }
 
     fn release(&self, n: usize) {

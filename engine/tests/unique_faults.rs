@@ -1,5 +1,6 @@
-//! Faults in caller code: a listener, an `update_value` closure or a `select` /
-//! `count_select` closure that panics.
+//! Faults in caller code: a listener, an `update_value` closure, a `select` /
+//! `count_select` closure or a `lock` body that panics, and listeners that call back into
+//! the registry.
 //!
 //! In every case the panic reaches the caller; the registry stays consistent (counts,
 //! monitors, lookups, keys agree); values are neither leaked nor dropped twice (they count
@@ -11,6 +12,8 @@
 mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use common::{assert_consistent, for_each_config, Counted, Tracker, Watchdog};
@@ -198,15 +201,11 @@ fn assert_removed_entries_are_dropped(fail: Fail) {
 }
 
 #[test]
-#[ignore = "engine bug: a panicking Unregistered listener leaks the removed entry \
-            (unique.rs `unregister` calls the listener before `retire_record`)"]
 fn a_panicking_unregistered_listener_does_not_leak_the_removed_entry() {
     assert_removed_entries_are_dropped(Fail::Unregistered);
 }
 
 #[test]
-#[ignore = "engine bug: a panicking Down listener leaks every entry process_down removed \
-            (unique.rs `process_down` calls the listeners before `retire_record`)"]
 fn a_panicking_down_listener_does_not_leak_the_removed_entries() {
     assert_removed_entries_are_dropped(Fail::Down);
 }
@@ -342,5 +341,149 @@ fn a_listener_that_panics_on_every_event_never_corrupts_the_counts() {
         let pids: std::collections::BTreeSet<_> = live.values().collect();
         assert_eq!(reg.monitors(), pids.len());
         assert_consistent(&reg);
+    });
+}
+
+/// A registry whose listener, on every event about key 1, calls `react` with the registry.
+fn reentrant_registry(
+    react: impl Fn(&Unique<u64, u64>, &Event<'_, u64, u64, Pid>) + Send + Sync + 'static,
+) -> Arc<Unique<u64, u64>> {
+    Arc::new_cyclic(|weak: &Weak<Unique<u64, u64>>| {
+        let weak = weak.clone();
+        Unique::builder()
+            .partitions(1)
+            .listener(move |event: &Event<'_, u64, u64, Pid>| {
+                let key = match *event {
+                    Event::Registered { key, .. }
+                    | Event::Unregistered { key, .. }
+                    | Event::Down { key, .. } => *key,
+                };
+                if let (1, Some(reg)) = (key, weak.upgrade()) {
+                    react(&reg, event);
+                }
+            })
+            .build()
+    })
+}
+
+#[test]
+fn a_listener_may_call_back_into_the_registry_after_each_change() {
+    let _watchdog = Watchdog::new("re-entrant listener", LIMIT);
+    // On each event about key 1, the listener registers or removes key 2 for pid B.
+    let reg = reentrant_registry(|reg, event| match event {
+        Event::Registered { .. } => {
+            reg.register(B, 2, 20).unwrap();
+            assert_eq!(reg.update_value(B, &2, |v| v + 1), Some((21, 20)));
+        }
+        Event::Unregistered { .. } => assert!(reg.unregister(B, &2)),
+        Event::Down { .. } => assert_eq!(reg.process_down(B), 1),
+    });
+    reg.register(A, 1, 10).unwrap();
+    assert_eq!(reg.lookup(&2), Some((B, 21)));
+    assert!(reg.unregister(A, &1));
+    assert_eq!(reg.whereis(&2), None);
+    reg.register(A, 1, 10).unwrap();
+    assert_eq!(reg.process_down(A), 1);
+    assert!(reg.is_empty());
+    assert_consistent(&*reg);
+}
+
+#[test]
+#[ignore = "engine bug: give_away calls the listener while holding the registry's hand-off \
+            mutex, so a listener that calls give_away (listeners may call back into the \
+            registry) deadlocks, and a slow listener stalls every other give_away"]
+fn a_listener_may_call_give_away() {
+    // In a child process: the deadlocked thread keeps its epoch pinned, which would stop
+    // reclamation for every other test of this binary.
+    let status = common::child_test("give_away_from_a_listener", Duration::from_secs(20), None);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "give_away from a listener: {status:?} (None: it did not return)"
+    );
+}
+
+/// Only does anything in the child process that the test above starts.
+#[test]
+#[ignore = "run in a child process by a_listener_may_call_give_away"]
+fn give_away_from_a_listener() {
+    if !common::in_child("give_away_from_a_listener") {
+        return;
+    }
+    // On the hand-off of key 1 to B, the listener hands key 2 over as well.
+    let reg = reentrant_registry(|reg, event| {
+        if let Event::Registered { pid, .. } = *event {
+            if pid == B {
+                assert!(reg.give_away(A, &2, B));
+            }
+        }
+    });
+    reg.register(A, 1, 10).unwrap();
+    reg.register(A, 2, 20).unwrap();
+    assert!(reg.give_away(A, &1, B));
+    assert_eq!(common::sorted(reg.keys(B)), vec![1, 2]);
+}
+
+#[test]
+fn a_panicking_listener_during_give_away_leaves_the_hand_off_complete() {
+    let _watchdog = Watchdog::new("give_away listener", LIMIT);
+    for_each_config(|p| {
+        let tracker = Tracker::new();
+        let reg = failing_registry(p, Fail::Unregistered);
+        populate(&reg, &tracker);
+        reg.register(A, 13, tracker.counted(13)).unwrap();
+        // give_away reports Unregistered for A, then Registered for B: the first panics.
+        expect_panic("listener failed", || reg.give_away(A, &13, B));
+        assert_eq!(reg.lookup(&13).map(|(p, v)| (p, v.id)), Some((B, 13)));
+        assert!(!reg.keys(A).contains(&13));
+        assert!(reg.keys(B).contains(&13));
+        assert_consistent(&reg);
+        // Nothing stays locked or poisoned: the next hand-offs work, both ways.
+        assert!(reg.give_away(B, &2, A));
+        assert!(reg.give_away(A, &2, B));
+        assert!(!reg.give_away(A, &13, B), "A no longer owns 13");
+        assert_eq!(
+            reg.update_value(B, &13, |v| tracker.counted(v.id + 1))
+                .map(|(n, _)| n.id),
+            Some(14)
+        );
+        assert_eq!(reg.process_down(B), 4);
+        assert_consistent(&reg);
+        drop(reg);
+        tracker.assert_live(0);
+    });
+}
+
+#[test]
+fn a_panicking_lock_body_releases_the_lock_and_poisons_nothing() {
+    let _watchdog = Watchdog::new("lock body", LIMIT);
+    for_each_config(|p| {
+        let reg: Unique<u64, u64> = Unique::builder().partitions(p).build();
+        expect_panic("lock body failed", || {
+            reg.lock(7, || -> () { panic!("lock body failed") })
+        });
+        // The same key locks again at once, and the registry is untouched.
+        assert_eq!(reg.lock(7, || 42), 42);
+        reg.register(A, 7, 1).unwrap();
+        // A waiter queued behind a panicking holder gets its turn.
+        let entered = AtomicBool::new(false);
+        let served = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                expect_panic("holder failed", || {
+                    reg.lock(7, || {
+                        entered.store(true, SeqCst);
+                        // Give the waiter time to queue up behind us.
+                        std::thread::sleep(Duration::from_millis(50));
+                        panic!("holder failed")
+                    })
+                });
+            });
+            while !entered.load(SeqCst) {
+                std::thread::yield_now();
+            }
+            reg.lock(7, || served.fetch_add(1, SeqCst));
+        });
+        assert_eq!(served.load(SeqCst), 1);
+        assert_eq!(reg.lock(7, || reg.whereis(&7)), Some(A));
     });
 }

@@ -52,7 +52,10 @@ fn dispatch_races_leave_reclaim_and_reuse() {
         let unique = seen.len();
         seen.dedup();
         assert_eq!(unique, seen.len(), "an entry seen twice: {seen:?}");
-        assert!(seen.contains(&1), "the stable subscriber was missed: {seen:?}");
+        assert!(
+            seen.contains(&1),
+            "the stable subscriber was missed: {seen:?}"
+        );
         writer.join().unwrap();
 
         let mut after: Vec<u64> = reg.lookup(&TOPIC).into_iter().map(|(_, v)| v.0).collect();
@@ -109,7 +112,10 @@ fn dispatch_races_a_join_that_appends_a_segment() {
         let mut seen = Vec::new();
         reg.dispatch(&TOPIC, |pid, &v| seen.push((pid.get(), v)));
         seen.sort_unstable();
-        assert!(seen == vec![(1, 1)] || seen == vec![(1, 1), (3, 3)], "{seen:?}");
+        assert!(
+            seen == vec![(1, 1)] || seen == vec![(1, 1), (3, 3)],
+            "{seen:?}"
+        );
         joiner.join().unwrap();
     });
 }

@@ -237,11 +237,25 @@ impl<E> Array<E> {
         unsafe { self.slots.add(g * WIDTH + i) }
     }
 
-    /// The groups a probe for `hash` visits, in order: from the home group to the end.
+    /// `hash`'s home group. Bits 3.. pick it: the low 3 are left to `mark`.
     #[inline]
-    pub(crate) fn probe(&self, hash: u64) -> core::ops::Range<usize> {
-        // Bits 3.. pick the home group: the low 3 are left to `mark`.
-        ((hash >> 3) as usize & (self.len - 1))..self.groups()
+    pub(crate) fn home(&self, hash: u64) -> usize {
+        (hash >> 3) as usize & (self.len - 1)
+    }
+
+    /// The groups a probe for `hash` visits, in order: from the home group to the end (the
+    /// spare tail groups included), then from the first group back to the home one. Keys
+    /// that spill past the tail (many equal hashes: a bad or hostile hasher) wrap around
+    /// instead of forcing the table to grow without bound.
+    #[inline]
+    pub(crate) fn probe(&self, hash: u64) -> Probe {
+        let home = self.home(hash);
+        Probe {
+            next: home,
+            end: self.groups(),
+            home,
+            wrapped: false,
+        }
     }
 
     /// Claims vacant slot `i` of group `g`, seen in `ctrl`: false if the word changed
@@ -263,7 +277,7 @@ impl<E> Array<E> {
     /// so that the record access that follows a tag match overlaps the control word's miss.
     #[inline]
     pub(crate) fn prefetch(&self, hash: u64) {
-        let g = self.probe(hash).start;
+        let g = self.home(hash);
         prefetch(ptr::from_ref(self.ctrl(g)));
         let first = self.cell(g, 0).cast_const();
         prefetch(first);
@@ -387,6 +401,33 @@ mod tests {
         // A tag of 0 matches only published records, never vacant bytes.
         assert_eq!(matches(0, 0), 0);
         assert_eq!(vacant(!SLOT_BYTES), HIGHS);
+    }
+}
+
+/// The groups of a probe sequence (see `Array::probe`).
+pub(crate) struct Probe {
+    next: usize,
+    end: usize,
+    home: usize,
+    wrapped: bool,
+}
+
+impl Iterator for Probe {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        if self.next == self.end {
+            if self.wrapped || self.home == 0 {
+                return None;
+            }
+            self.wrapped = true;
+            self.next = 0;
+            self.end = self.home;
+        }
+        let g = self.next;
+        self.next += 1;
+        Some(g)
     }
 }
 

@@ -489,10 +489,7 @@ impl<V, P: Copy> Slot<V, P> {
     ///
     /// `slot` is a slot address read from a monitor under `guard` (or 0, which is skipped).
     #[inline]
-    pub(crate) unsafe fn entry<'g, K>(
-        slot: u64,
-        _guard: &'g Guard,
-    ) -> Option<(&'g Bag<K, V, P>, P, &'g V)> {
+    pub(crate) unsafe fn entry<K>(slot: u64, _guard: &Guard) -> Option<(&Bag<K, V, P>, P, &V)> {
         if slot == 0 {
             return None;
         }
@@ -515,7 +512,7 @@ impl<V, P: Copy> Slot<V, P> {
     ///
     /// As `entry`, and the slot is live.
     #[inline]
-    pub(crate) unsafe fn at<'g>(address: u64, _guard: &'g Guard) -> &'g Slot<V, P> {
+    pub(crate) unsafe fn at(address: u64, _guard: &Guard) -> &Slot<V, P> {
         // SAFETY: as the caller guarantees.
         unsafe { &*(address as usize as *const Slot<V, P>) }
     }

@@ -219,6 +219,14 @@ impl<E: Record> RawTable<E> {
                     return;
                 }
             }
+            // The whole sequence is full: a writer that found it so forced a migration and
+            // placed the key in `next`, after copying this sequence (its groups are the
+            // truth no longer), so the key may be there.
+            // Acquire: pairs with the Release CAS in `start_migration` that installed `next`.
+            if !array.next.load(Ordering::Acquire).is_null() {
+                array = next_of(array, guard);
+                continue 'array;
+            }
             return;
         }
     }
@@ -377,20 +385,19 @@ impl<E: Record> RawTable<E> {
     /// Claims the first vacant slot of `hash`'s sequence. `Err(true)`: none left;
     /// `Err(false)`: a frozen group is in the way.
     fn claim_first_vacant(&self, array: &Array<E>, hash: u64) -> Result<(usize, usize), bool> {
-        let mut g = array.probe(hash).start;
-        while g < array.groups() {
-            // Relaxed: the CAS below validates the word.
-            let ctrl = array.ctrl(g).load(Ordering::Relaxed);
-            if ctrl & FROZEN != 0 {
-                return Err(false);
-            }
-            match indices(vacant(ctrl)).next() {
-                Some(i) => {
-                    if self.claim(array, g, i, ctrl) {
-                        return Ok((g, i));
-                    }
+        for g in array.probe(hash) {
+            loop {
+                // Relaxed: the CAS below validates the word.
+                let ctrl = array.ctrl(g).load(Ordering::Relaxed);
+                if ctrl & FROZEN != 0 {
+                    return Err(false);
                 }
-                None => g += 1,
+                let Some(i) = indices(vacant(ctrl)).next() else {
+                    break;
+                };
+                if self.claim(array, g, i, ctrl) {
+                    return Ok((g, i));
+                }
             }
         }
         Err(true)

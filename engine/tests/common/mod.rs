@@ -421,3 +421,49 @@ where
         assert_eq!(sorted(reg.keys(pid)), expected, "keys({pid:?})");
     }
 }
+
+/// The environment variable that tells a test binary it runs as a child of [`child_test`].
+pub const CHILD_TEST: &str = "REGENT_CHILD_TEST";
+
+/// Whether this process is the child that [`child_test`] started to run `name`.
+pub fn in_child(name: &str) -> bool {
+    std::env::var(CHILD_TEST).is_ok_and(|v| v == name)
+}
+
+/// Runs the (ignored) test `name` of this test binary in a child process, optionally limited
+/// to `address_space_kib` of virtual memory, and waits at most `limit` for it. `None`: it
+/// did not finish and was killed.
+///
+/// For tests that may hang or exhaust memory: in a child, a thread blocked forever does not
+/// keep this process's epoch pinned (which would stop reclamation for every other test) and
+/// a runaway allocation aborts the child, not the machine.
+pub fn child_test(
+    name: &str,
+    limit: Duration,
+    address_space_kib: Option<u64>,
+) -> Option<std::process::ExitStatus> {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let ulimit = address_space_kib.map_or(String::new(), |kib| format!("ulimit -v {kib} && "));
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{ulimit}exec \"$0\" --exact --nocapture --include-ignored \"$1\""
+        ))
+        .arg(exe)
+        .arg(name)
+        .env(CHILD_TEST, name)
+        .spawn()
+        .expect("sh starts the child");
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("the child's status") {
+            return Some(status);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
