@@ -1,9 +1,15 @@
 //! Differential test: random operation sequences run on `Duplicate` and on a `Vec` model
 //! must give the same result at every step, for both partitionings.
+//!
+//! Two drivers: proptest (short sequences, shrunk on failure) and a long seeded fuzz run
+//! (`REGENT_FUZZ_OPS` operations in all, default 1,000,000; `REGENT_FUZZ_SEED` replays one).
 
 use std::collections::HashSet;
 use std::ops::Range;
 
+mod common;
+
+use common::{env_count, random_seed, SplitMix};
 use proptest::prelude::*;
 use regent::{Duplicate, PartitionBy, Pid};
 
@@ -172,4 +178,50 @@ proptest! {
     fn matches_the_model_with_eight_partitions_by_pid(ops in prop::collection::vec(op(), 0..200)) {
         run(8, PartitionBy::Pid, &ops)?;
     }
+}
+
+/// One random operation, with the same mix as the proptest strategy.
+fn random_op(rng: &mut SplitMix) -> Op {
+    let mut below = |n: u64| rng.next_u64() % n;
+    let (pid, key) = (below(PIDS.end), below(u64::from(KEYS.end)) as u8);
+    match below(16) {
+        0..=4 => Op::Register(pid, key, below(8) as u32),
+        5 | 6 => Op::Unregister(pid, key),
+        7 => Op::UnregisterOdd(pid, key),
+        8 | 9 => Op::Lookup(key),
+        10 => Op::MatchingEvenPid(key),
+        11 => Op::Values(key, pid),
+        12 => Op::Keys(pid),
+        13 => Op::ProcessDown(pid),
+        14 => Op::Count,
+        _ => Op::Monitors,
+    }
+}
+
+/// Long random sequences against the model, every configuration, seeded and replayable.
+#[test]
+fn fuzz_against_the_model() {
+    let total = env_count("REGENT_FUZZ_OPS", 1_000_000);
+    let seed = std::env::var("REGENT_FUZZ_SEED")
+        .map_or_else(|_| random_seed(), |s| s.parse().expect("a u64 seed"));
+    let mut rng = SplitMix::new(seed);
+    let configs = [
+        (1, PartitionBy::Key),
+        (8, PartitionBy::Key),
+        (1, PartitionBy::Pid),
+        (8, PartitionBy::Pid),
+    ];
+    // Sequences of 10,000 operations, so the model's linear scans stay cheap.
+    let sequences = total.div_ceil(10_000);
+    for n in 0..sequences {
+        let (partitions, by) = configs[n as usize % configs.len()];
+        let ops: Vec<Op> = (0..10_000).map(|_| random_op(&mut rng)).collect();
+        if let Err(e) = run(partitions, by, &ops) {
+            panic!("fuzz seed {seed} (REGENT_FUZZ_SEED={seed} replays it), sequence {n}: {e}");
+        }
+    }
+    eprintln!(
+        "fuzzed {} operations on Duplicate (seed {seed})",
+        sequences * 10_000
+    );
 }
