@@ -365,7 +365,7 @@ fn lookup_many_and_whereis_many_agree_with_single_lookups() {
         // Borrowed forms: `String` keys looked up by `&str`.
         let strings: Unique<String, u8> = unique(partitions);
         strings.register(pid(1), "a".to_string(), 1).unwrap();
-        let found = strings.whereis_many(["a", "b"].into_iter());
+        let found = strings.whereis_many(["a", "b"]);
         assert_eq!(found, vec![Some(pid(1)), None]);
     });
 }

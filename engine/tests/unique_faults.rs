@@ -389,11 +389,9 @@ fn a_listener_may_call_back_into_the_registry_after_each_change() {
 }
 
 #[test]
-#[ignore = "engine bug: give_away calls the listener while holding the registry's hand-off \
-            mutex, so a listener that calls give_away (listeners may call back into the \
-            registry) deadlocks, and a slow listener stalls every other give_away"]
 fn a_listener_may_call_give_away() {
-    // In a child process: the deadlocked thread keeps its epoch pinned, which would stop
+    // In a child process: if it deadlocks (it did, when give_away called the listener under
+    // its hand-off mutex), the blocked thread keeps its epoch pinned, which would stop
     // reclamation for every other test of this binary.
     let status = common::child_test("give_away_from_a_listener", Duration::from_secs(20), None);
     assert!(
