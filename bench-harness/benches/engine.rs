@@ -1,5 +1,6 @@
-//! regent beside its peers under criterion, through the adapter trait: register, lookup
-//! hit, lookup miss and process_down on two pinned threads. The key count comes from
+//! regent beside its peers under criterion, through the adapter trait: every phase of
+//! `compare` (register, register conflict, lookup hit and miss, unregister, process_down,
+//! the read mix) on two pinned threads. The key count comes from
 //! `REGENT_BENCH_KEYS` (default 1M; suffixes k, M, G).
 
 use std::time::Duration;
@@ -11,8 +12,10 @@ use criterion::{
 use indicatif::ProgressBar;
 use regent_bench::alloc::Counting;
 use regent_bench::count::Count;
-use regent_bench::peers::{DashMapPeer, RegentPeer, Registry, RwLockPeer};
-use regent_bench::workload::{Keys, Phase};
+use regent_bench::peers::{
+    DashMapPeer, FlurryPeer, PapayaPeer, RegentPeer, Registry, RwLockPeer, SccPeer,
+};
+use regent_bench::workload::{Keys, Phase, State};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -41,17 +44,17 @@ fn bench<R: Registry>(group: &mut BenchmarkGroup<'_, WallTime>, phase: Phase, ke
         timed(&registry, Phase::Register);
         registry
     };
-    match phase {
-        Phase::Register => group.bench_function(R::NAME, |b| {
+    match (phase.starts(), phase.leaves()) {
+        (State::Empty, _) => group.bench_function(R::NAME, |b| {
             b.iter_custom(|iters| (0..iters).map(|_| timed(&R::default(), phase)).sum())
         }),
-        Phase::LookupHit | Phase::LookupMiss => {
+        (State::Populated, State::Populated) => {
             let registry = populated();
             group.bench_function(R::NAME, |b| {
                 b.iter_custom(|iters| (0..iters).map(|_| timed(&registry, phase)).sum())
             })
         }
-        Phase::ProcessDown => group.bench_function(R::NAME, |b| {
+        _ => group.bench_function(R::NAME, |b| {
             b.iter_custom(|iters| (0..iters).map(|_| timed(&populated(), phase)).sum())
         }),
     };
@@ -68,27 +71,28 @@ fn suite(c: &mut Criterion, phase: Phase) {
         .warm_up_time(Duration::from_secs(1));
     bench::<RegentPeer>(&mut group, phase, keys);
     bench::<DashMapPeer>(&mut group, phase, keys);
+    bench::<SccPeer>(&mut group, phase, keys);
+    bench::<PapayaPeer>(&mut group, phase, keys);
+    bench::<FlurryPeer>(&mut group, phase, keys);
     bench::<RwLockPeer>(&mut group, phase, keys);
     group.finish();
 }
 
 fn register_benches(c: &mut Criterion) {
     suite(c, Phase::Register);
+    suite(c, Phase::RegisterConflict);
 }
 
 fn lookup_benches(c: &mut Criterion) {
     suite(c, Phase::LookupHit);
     suite(c, Phase::LookupMiss);
+    suite(c, Phase::ReadMix);
 }
 
-fn process_down_benches(c: &mut Criterion) {
+fn removal_benches(c: &mut Criterion) {
+    suite(c, Phase::Unregister);
     suite(c, Phase::ProcessDown);
 }
 
-criterion_group!(
-    benches,
-    register_benches,
-    lookup_benches,
-    process_down_benches
-);
+criterion_group!(benches, register_benches, lookup_benches, removal_benches);
 criterion_main!(benches);

@@ -71,7 +71,7 @@ struct PeerResult {
     latency: Latency,
 }
 
-/// One peer's middle pass of each phase, in [`Phase::ALL`] order.
+/// One peer's middle pass of each phase, in [`Phase::ENGINE`] order.
 #[derive(Debug)]
 struct PeerFigures {
     peer: &'static str,
@@ -101,7 +101,7 @@ pub fn run(args: &EngineArgs) -> Result<PathBuf, Error> {
         measure::<DashMapPeer>(keys, threads, reps)?,
         measure::<RwLockPeer>(keys, threads, reps)?,
     ];
-    let workloads = Phase::ALL
+    let workloads = Phase::ENGINE
         .iter()
         .enumerate()
         .map(|(p, phase)| Workload {
@@ -147,7 +147,7 @@ fn measure<R: Registry>(keys: Keys, threads: usize, reps: usize) -> Result<PeerF
         // Garbage of earlier passes and peers must not count against this one.
         registry.quiesce();
         let before = alloc::live();
-        for (phase, timings) in Phase::ALL.into_iter().zip(&mut passes) {
+        for (phase, timings) in Phase::ENGINE.into_iter().zip(&mut passes) {
             let progress = report::progress(&format!("{} {} {rep}/{reps}", R::NAME, phase.name()));
             timings.push(phase.run(&registry, keys, threads, &progress)?);
             // Freed before the reading below.
@@ -187,7 +187,7 @@ fn table(peers: &[PeerFigures]) -> Table {
     header.extend(peers.iter().map(|f| f.peer.to_owned()));
     header.push("regent ÷ best peer".to_owned());
     let mut table = Table::new(&header);
-    for (p, phase) in Phase::ALL.iter().enumerate() {
+    for (p, phase) in Phase::ENGINE.iter().enumerate() {
         let mops: Vec<f64> = peers.iter().map(|f| f.passes[p].mops()).collect();
         table.row(row(format!("{} Mops/s", phase.name()), &mops, f64::max));
     }

@@ -1,19 +1,29 @@
 //! Benchmark harness for regent.
 //!
-//! Two subcommands share one workload ([`workload`]): process `i` registers one name, its
-//! session id; every name is looked up; every process is reported down.
+//! The subcommands share one workload ([`workload`]): process `i` registers one name, its
+//! session id; names are looked up, unregistered, or every process is reported down.
 //!
 //! - [`scale`] runs regent alone at runtime scale and checks that teardown leaves no
 //!   entry, monitor or byte behind.
-//! - [`engine`] runs regent and its [`peers`] side by side in one process and reports
-//!   regent's ratio to the best peer.
+//! - [`engine`] runs regent and the in-process [`peers`] side by side on the core phases
+//!   and reports regent's ratio to the best peer.
+//! - [`compare`] runs every peer, Elixir's `Registry` included, on every workload at
+//!   several key and thread counts, and quotes lookups against the machine's [`limits`].
+//! - [`duplicate`] runs regent's duplicate registries beside the [`bags`] peers: dispatch,
+//!   hot-key churn, memory per entry.
+//! - [`limits`] measures dependent and independent random-access time over a table-sized
+//!   array.
 //!
 //! Memory figures come from the counting allocator in [`alloc`], which the binary, the
 //! benches and the tests install as the global allocator.
 
 pub mod alloc;
+pub mod bags;
+pub mod compare;
 pub mod count;
+pub mod duplicate;
 pub mod engine;
+pub mod limits;
 pub mod peers;
 pub mod report;
 pub mod runner;

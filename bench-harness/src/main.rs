@@ -2,7 +2,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use regent_bench::alloc::Counting;
+use regent_bench::compare::{self, CompareArgs};
+use regent_bench::duplicate::{self, DuplicateArgs};
 use regent_bench::engine::{self, EngineArgs};
+use regent_bench::limits::{self, LimitsArgs};
 use regent_bench::scale::{self, ScaleArgs};
 
 #[global_allocator]
@@ -20,10 +23,17 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// regent alone at runtime scale: register, look up, exit every process
+    /// regent in a simulated runtime at scale: spawn, sends, broadcasts and churn, teardown
     Scale(ScaleArgs),
     /// regent beside the peer registries (dashmap, RwLock<HashMap>) on the same keys
     Engine(EngineArgs),
+    /// regent's duplicate registries beside peer bags: dispatch, hot-key churn, memory
+    Duplicate(DuplicateArgs),
+    /// regent beside every peer (scc, papaya, flurry, dashmap, rwlock, Elixir's Registry)
+    /// on every workload
+    Compare(CompareArgs),
+    /// This machine's dependent and independent random-access time over a table-sized array
+    Limits(LimitsArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +41,9 @@ fn main() -> ExitCode {
     let outcome = match cli.command.unwrap_or(Command::Scale(cli.scale)) {
         Command::Scale(args) => scale::run(&args),
         Command::Engine(args) => engine::run(&args),
+        Command::Duplicate(args) => duplicate::run(&args),
+        Command::Compare(args) => compare::run(&args),
+        Command::Limits(args) => limits::run(&args),
     };
     match outcome {
         Ok(_) => ExitCode::SUCCESS,

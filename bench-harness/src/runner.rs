@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One in this many operations is timed on its own. Reading the clock costs ~30 ns here,
 /// so timing every operation would distort throughput; one in 128 adds well under 1 ns a
@@ -40,7 +40,7 @@ impl Timing {
 
 /// Percentiles of single-operation latency, clock reads included (they dominate the low
 /// percentiles; the tail shows stalls such as table growth).
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Latency {
     pub p50_ns: u64,
     pub p99_ns: u64,
@@ -49,7 +49,9 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(histogram: &Histogram<u64>) -> Self {
+    /// The percentiles of `histogram`.
+    #[must_use]
+    pub fn of(histogram: &Histogram<u64>) -> Self {
         Self {
             p50_ns: histogram.value_at_quantile(0.5),
             p99_ns: histogram.value_at_quantile(0.99),
@@ -170,6 +172,7 @@ struct Worker {
 }
 
 /// Bounds fixed up front so that recording never allocates on the hot path.
-fn new_histogram() -> Histogram<u64> {
+#[must_use]
+pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
 }

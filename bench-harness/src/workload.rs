@@ -1,5 +1,7 @@
 //! The workload every subcommand and bench drives: process `i` registers one name, its
-//! session id, then names are looked up, then every process exits.
+//! session id, then names are looked up, unregistered, or every process exits. Each
+//! [`Phase`] is one pass over all processes and moves the registry between [`State`]s;
+//! [`prepare`] makes the state a phase starts from.
 
 use indicatif::ProgressBar;
 
@@ -58,26 +60,64 @@ impl Keys {
     }
 }
 
+/// The read mix: of every [`MIX`] consecutive indices, one process exits ([`MIX_DOWN`]),
+/// one new process registers ([`MIX_REGISTER`]), and the others are lookups: 90% / 5% / 5%.
+pub const MIX: usize = 20;
+/// The index within each [`MIX`] block whose process exits in the read mix.
+pub const MIX_DOWN: usize = 18;
+/// The index within each [`MIX`] block at which a new process registers in the read mix.
+pub const MIX_REGISTER: usize = 19;
+
+/// What a registry holds between passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Nothing.
+    Empty,
+    /// Process `i` holds [`Keys::key`]`(i)` for every `i`.
+    Populated,
+    /// What [`Phase::ReadMix`] leaves: the populated table less its exited processes, plus
+    /// its new ones.
+    Mixed,
+}
+
 /// One pass over all processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Every process registers its key, in pid order.
     Register,
+    /// For every key, a process that does not hold it tries to register it and must fail.
+    RegisterConflict,
     /// Every key is looked up; the owner and value must be right.
     LookupHit,
     /// As many lookups of keys nobody holds.
     LookupMiss,
+    /// Every process unregisters its key and must succeed.
+    Unregister,
     /// Every process is reported down and must lose exactly its one key.
     ProcessDown,
+    /// 90% lookups of held keys, 5% exits of holders, 5% registrations by new processes
+    /// (see [`MIX`]).
+    ReadMix,
 }
 
 impl Phase {
-    /// All phases, in the order they run.
-    pub const ALL: [Phase; 4] = [
+    /// The phases of `engine` and the criterion benches, in the order they run.
+    pub const ENGINE: [Phase; 4] = [
         Phase::Register,
         Phase::LookupHit,
         Phase::LookupMiss,
         Phase::ProcessDown,
+    ];
+
+    /// Every phase, in the order `compare` runs them.
+    pub const ALL: [Phase; 7] = [
+        Phase::Register,
+        Phase::RegisterConflict,
+        Phase::LookupHit,
+        Phase::LookupMiss,
+        Phase::Unregister,
+        Phase::ProcessDown,
+        Phase::ReadMix,
     ];
 
     /// The name used in tables and JSON.
@@ -85,13 +125,38 @@ impl Phase {
     pub const fn name(self) -> &'static str {
         match self {
             Phase::Register => "register",
+            Phase::RegisterConflict => "register_conflict",
             Phase::LookupHit => "lookup_hit",
             Phase::LookupMiss => "lookup_miss",
+            Phase::Unregister => "unregister",
             Phase::ProcessDown => "process_down",
+            Phase::ReadMix => "read_mix",
         }
     }
 
-    /// Runs this phase over `keys` on `threads` pinned threads.
+    /// The state the phase starts from.
+    #[must_use]
+    pub const fn starts(self) -> State {
+        match self {
+            Phase::Register => State::Empty,
+            _ => State::Populated,
+        }
+    }
+
+    /// The state the phase leaves behind.
+    #[must_use]
+    pub const fn leaves(self) -> State {
+        match self {
+            Phase::Register | Phase::RegisterConflict | Phase::LookupHit | Phase::LookupMiss => {
+                State::Populated
+            }
+            Phase::Unregister | Phase::ProcessDown => State::Empty,
+            Phase::ReadMix => State::Mixed,
+        }
+    }
+
+    /// Runs this phase over `keys` on `threads` pinned threads. The registry must be in
+    /// the state [`Phase::starts`] names.
     ///
     /// # Errors
     ///
@@ -109,25 +174,76 @@ impl Phase {
             Phase::Register => runner::run(threads, n, 1, progress, |i| {
                 registry.register(i as u64, keys.key(i), Keys::value(i))
             }),
+            Phase::RegisterConflict => runner::run(threads, n, SCATTER, progress, |i| {
+                !registry.register((n + i) as u64, keys.key(i), Keys::value(n + i))
+            }),
             Phase::LookupHit => runner::run(threads, n, SCATTER, progress, |i| {
                 registry.lookup(keys.key(i)) == Some((i as u64, Keys::value(i)))
             }),
             Phase::LookupMiss => runner::run(threads, n, SCATTER, progress, |i| {
                 registry.lookup(keys.missing(i)).is_none()
             }),
+            Phase::Unregister => runner::run(threads, n, SCATTER, progress, |i| {
+                registry.unregister(i as u64, keys.key(i))
+            }),
             Phase::ProcessDown => runner::run(threads, n, SCATTER, progress, |i| {
                 registry.process_down(i as u64) == 1
             }),
+            Phase::ReadMix => runner::run(threads, n, SCATTER, progress, |i| match i % MIX {
+                MIX_DOWN => registry.process_down(i as u64) == 1,
+                // Process `n + i` is new; its key is one that lookups of misses use.
+                MIX_REGISTER => {
+                    registry.register((n + i) as u64, keys.missing(i), Keys::value(n + i))
+                }
+                _ => registry.lookup(keys.key(i)) == Some((i as u64, Keys::value(i))),
+            }),
         };
-        if timing.expected != timing.ops {
-            let wrong = timing.ops - timing.expected;
-            return Err(format!(
-                "{} {}: {wrong} of {n} operations returned a wrong result",
-                R::NAME,
-                self.name()
-            )
-            .into());
-        }
+        check(R::NAME, self.name(), n, &timing)?;
         Ok(timing)
     }
+}
+
+/// Brings `registry` from state `from` to state `to`, untimed, on `threads` threads.
+///
+/// # Errors
+///
+/// If an operation returned a wrong result, or `to` is [`State::Mixed`], which only
+/// [`Phase::ReadMix`] makes.
+pub fn prepare<R: Registry>(
+    registry: &R,
+    keys: Keys,
+    threads: usize,
+    from: State,
+    to: State,
+) -> Result<(), Error> {
+    let hidden = ProgressBar::hidden();
+    match (from, to) {
+        (State::Empty, State::Empty) | (State::Populated, State::Populated) => {}
+        (_, State::Mixed) => return Err("only the read mix makes a mixed table".into()),
+        (State::Populated, State::Empty) => {
+            Phase::ProcessDown.run(registry, keys, threads, &hidden)?;
+        }
+        (State::Mixed, _) => {
+            let n = keys.count();
+            let timing = runner::run(threads, n, 1, &hidden, |i| {
+                let held = usize::from(i % MIX != MIX_DOWN);
+                registry.process_down(i as u64) == held
+                    && (i % MIX != MIX_REGISTER || registry.process_down((n + i) as u64) == 1)
+            });
+            check(R::NAME, "teardown", n, &timing)?;
+            prepare(registry, keys, threads, State::Empty, to)?;
+        }
+        (State::Empty, State::Populated) => {
+            Phase::Register.run(registry, keys, threads, &hidden)?;
+        }
+    }
+    Ok(())
+}
+
+fn check(peer: &str, phase: &str, n: usize, timing: &Timing) -> Result<(), Error> {
+    if timing.expected == timing.ops {
+        return Ok(());
+    }
+    let wrong = timing.ops - timing.expected;
+    Err(format!("{peer} {phase}: {wrong} of {n} operations returned a wrong result").into())
 }

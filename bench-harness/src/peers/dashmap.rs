@@ -30,6 +30,22 @@ impl Registry for DashMapPeer {
         self.names.get(&key).map(|entry| *entry)
     }
 
+    fn unregister(&self, pid: u64, key: u64) -> bool {
+        if self
+            .names
+            .remove_if(&key, |_, &(owner, _)| owner == pid)
+            .is_none()
+        {
+            return false;
+        }
+        // Only `pid` itself changes its own index entry, so nothing races with this.
+        self.pids.remove_if_mut(&pid, |_, keys| {
+            keys.retain(|k| *k != key);
+            keys.is_empty()
+        });
+        true
+    }
+
     fn process_down(&self, pid: u64) -> usize {
         let Some((_, keys)) = self.pids.remove(&pid) else {
             return 0;

@@ -45,6 +45,10 @@ impl Registry for RegentPeer {
         self.0.lookup(&key).map(|(pid, value)| (pid.get(), value))
     }
 
+    fn unregister(&self, pid: u64, key: u64) -> bool {
+        self.0.unregister(Pid::new(pid), &key)
+    }
+
     fn process_down(&self, pid: u64) -> usize {
         self.0.process_down(Pid::new(pid))
     }

@@ -29,6 +29,25 @@ impl Registry for RwLockPeer {
         self.0.read().names.get(&key).copied()
     }
 
+    fn unregister(&self, pid: u64, key: u64) -> bool {
+        let mut tables = self.0.write();
+        if tables
+            .names
+            .get(&key)
+            .is_none_or(|&(owner, _)| owner != pid)
+        {
+            return false;
+        }
+        tables.names.remove(&key);
+        if let Some(keys) = tables.pids.get_mut(&pid) {
+            keys.retain(|k| *k != key);
+            if keys.is_empty() {
+                tables.pids.remove(&pid);
+            }
+        }
+        true
+    }
+
     fn process_down(&self, pid: u64) -> usize {
         let mut tables = self.0.write();
         let Some(keys) = tables.pids.remove(&pid) else {

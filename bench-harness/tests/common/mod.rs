@@ -2,6 +2,9 @@
 //! counting allocator is process-wide, and a test running beside another would blur its
 //! memory figures.
 
+// Each test binary compiles this module and uses only some of its helpers.
+#![allow(dead_code)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,295 @@
+//! What `compare` measures, and how one Rust peer is measured on one key count and thread
+//! count.
+
+use std::cmp::Ordering;
+
+use crate::bags::{Bags, DashMapBags, RegentBags, RwLockBags};
+use crate::peers::{
+    DashMapPeer, FlurryPeer, PapayaPeer, Peer, RegentPeer, Registry, RwLockPeer, SccPeer,
+};
+use crate::workload::{prepare, Keys, Phase, State};
+use crate::{alloc, duplicate, report, Error};
+
+/// A workload of `compare`, named in tables and JSON as on the command line.
+///
+/// `dispatch` and `join_leave` run on duplicate registries ([`crate::bags`]): peers without
+/// a bag adapter (scc, papaya, flurry) have no figure there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum Workload {
+    Register,
+    RegisterConflict,
+    LookupHit,
+    LookupMiss,
+    Unregister,
+    ProcessDown,
+    ReadMix,
+    Memory,
+    Dispatch,
+    JoinLeave,
+}
+
+/// How a workload is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// One timed pass over every process: figures in Mops/s.
+    Pass(Phase),
+    /// Live bytes per registration after registering every key into a fresh table.
+    Memory,
+    /// A duplicate-registry workload, in Mops/s (entries visited, or joins and leaves).
+    Bags,
+}
+
+impl Workload {
+    /// Every workload, in the order they run and are reported.
+    pub const ALL: [Workload; 10] = [
+        Workload::Register,
+        Workload::RegisterConflict,
+        Workload::LookupHit,
+        Workload::LookupMiss,
+        Workload::Unregister,
+        Workload::ProcessDown,
+        Workload::ReadMix,
+        Workload::Memory,
+        Workload::Dispatch,
+        Workload::JoinLeave,
+    ];
+
+    #[must_use]
+    pub const fn kind(self) -> Kind {
+        match self {
+            Workload::Register => Kind::Pass(Phase::Register),
+            Workload::RegisterConflict => Kind::Pass(Phase::RegisterConflict),
+            Workload::LookupHit => Kind::Pass(Phase::LookupHit),
+            Workload::LookupMiss => Kind::Pass(Phase::LookupMiss),
+            Workload::Unregister => Kind::Pass(Phase::Unregister),
+            Workload::ProcessDown => Kind::Pass(Phase::ProcessDown),
+            Workload::ReadMix => Kind::Pass(Phase::ReadMix),
+            Workload::Memory => Kind::Memory,
+            Workload::Dispatch | Workload::JoinLeave => Kind::Bags,
+        }
+    }
+
+    /// The name used in tables and JSON.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Workload::Dispatch => "dispatch",
+            Workload::JoinLeave => "join_leave",
+            _ => match self.kind() {
+                Kind::Pass(phase) => phase.name(),
+                Kind::Memory | Kind::Bags => "memory",
+            },
+        }
+    }
+
+    /// Whether the workload is lookups only, and so quoted against the memory limit.
+    #[must_use]
+    pub const fn is_lookup(self) -> bool {
+        matches!(self, Workload::LookupHit | Workload::LookupMiss)
+    }
+
+    /// One line saying what the workload does, for the report.
+    #[must_use]
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Workload::Register => "every process registers its own key into a fresh table",
+            Workload::RegisterConflict => {
+                "for every key, another process tries to register it and is refused"
+            }
+            Workload::LookupHit => "every key is looked up, in scattered order",
+            Workload::LookupMiss => "as many lookups of keys nobody holds",
+            Workload::Unregister => "every process unregisters its key (owner-only removal)",
+            Workload::ProcessDown => {
+                "every process exits and the registry removes its key (its pid index entry too)"
+            }
+            Workload::ReadMix => "90% lookups, 5% process exits, 5% registrations by new processes",
+            Workload::Memory => {
+                "live bytes after registering every key, per key, pid index included"
+            }
+            Workload::Dispatch => {
+                "one thread visits every entry of one topic of up to 1M entries (M entries/s)"
+            }
+            Workload::JoinLeave => {
+                "each thread joins a hot topic (1,000 standing entries) and leaves it again"
+            }
+        }
+    }
+}
+
+/// One Rust peer's figures on one key count and thread count.
+#[derive(Debug)]
+pub struct Figures {
+    /// The middle pass of each measured phase, by elapsed time.
+    pub mops: Vec<(Phase, f64)>,
+    pub bytes_per_entry: Option<f64>,
+    /// Bag workloads, for peers with a bag adapter.
+    pub bags: Vec<(Workload, f64)>,
+}
+
+impl Figures {
+    /// The figure `workload` reports: Mops/s for passes, bytes per entry for memory.
+    #[must_use]
+    pub fn of(&self, workload: Workload) -> Option<f64> {
+        match workload.kind() {
+            Kind::Pass(phase) => self.mops.iter().find(|(p, _)| *p == phase).map(|m| m.1),
+            Kind::Memory => self.bytes_per_entry,
+            Kind::Bags => self.bags.iter().find(|(w, _)| *w == workload).map(|b| b.1),
+        }
+    }
+}
+
+/// Measures `peer` (a Rust one) on `workloads`, `reps` times over fresh tables.
+///
+/// # Errors
+///
+/// If the peer returned a wrong result or held entries after every process went down.
+///
+/// # Panics
+///
+/// If `peer` is not a Rust peer.
+pub fn measure_peer(
+    peer: Peer,
+    workloads: &[Workload],
+    keys: Keys,
+    threads: usize,
+    reps: usize,
+) -> Result<Figures, Error> {
+    let measure = match peer {
+        Peer::Regent => measure::<RegentPeer>,
+        Peer::Dashmap => measure::<DashMapPeer>,
+        Peer::Scc => measure::<SccPeer>,
+        Peer::Papaya => measure::<PapayaPeer>,
+        Peer::Flurry => measure::<FlurryPeer>,
+        Peer::Rwlock => measure::<RwLockPeer>,
+        Peer::Beam => panic!("beam runs in its own process"),
+    };
+    let mut figures = measure(workloads, keys, threads, reps)?;
+    let bags: &[Workload] = &workloads
+        .iter()
+        .copied()
+        .filter(|w| w.kind() == Kind::Bags)
+        .collect::<Vec<_>>();
+    if !bags.is_empty() {
+        figures.bags = match peer {
+            Peer::Regent => measure_bags::<RegentBags<false>>(bags, keys, threads, reps)?,
+            Peer::Dashmap => measure_bags::<DashMapBags>(bags, keys, threads, reps)?,
+            Peer::Rwlock => measure_bags::<RwLockBags>(bags, keys, threads, reps)?,
+            _ => Vec::new(),
+        };
+    }
+    Ok(figures)
+}
+
+/// The bag workloads: dispatch over a topic of `min(keys, 1M)` entries (one thread), and
+/// join/leave on a hot topic of 1,000 standing entries (`min(keys, 1M)` operations over
+/// `threads` threads). Each figure is the median of `reps` passes.
+fn measure_bags<B: Bags + 'static>(
+    workloads: &[Workload],
+    keys: Keys,
+    threads: usize,
+    reps: usize,
+) -> Result<Vec<(Workload, f64)>, Error> {
+    let size = keys.count().min(1_000_000);
+    let mut out = Vec::new();
+    for &workload in workloads {
+        let mut rates = Vec::with_capacity(reps);
+        for _ in 0..reps {
+            let bags = B::default();
+            rates.push(match workload {
+                Workload::Dispatch => {
+                    duplicate::fill(&bags, size);
+                    duplicate::dispatch_pass(&bags, size)?
+                }
+                _ => {
+                    duplicate::fill(&bags, 1_000);
+                    duplicate::churn_pass(&bags, threads, size)?
+                }
+            });
+        }
+        out.push((workload, middle(rates, f64::total_cmp) / 1e6));
+    }
+    Ok(out)
+}
+
+/// Each rep runs the phases of `workloads` in order on one fresh table, making the state
+/// each starts from with untimed passes in between. The memory reading is taken the first
+/// time the fresh table holds every key.
+fn measure<R: Registry>(
+    workloads: &[Workload],
+    keys: Keys,
+    threads: usize,
+    reps: usize,
+) -> Result<Figures, Error> {
+    let phases: Vec<Phase> = workloads
+        .iter()
+        .filter_map(|w| match w.kind() {
+            Kind::Pass(phase) => Some(phase),
+            Kind::Memory | Kind::Bags => None,
+        })
+        .collect();
+    let memory = workloads.contains(&Workload::Memory);
+    // Allocated up front: growing them mid-pass would count against the peer.
+    let mut passes: Vec<Vec<_>> = phases.iter().map(|_| Vec::with_capacity(reps)).collect();
+    let mut bytes = Vec::with_capacity(reps);
+    for rep in 1..=reps {
+        let registry = R::default();
+        // Garbage of earlier passes and peers must not count against this one.
+        registry.quiesce();
+        let before = alloc::live();
+        let mut state = State::Empty;
+        let mut reading = None;
+        let mut read = |registry: &R, state| {
+            if memory && reading.is_none() && state == State::Populated {
+                // Old tables retired by growth are garbage, not entries.
+                registry.quiesce();
+                reading = Some(alloc::live().saturating_sub(before) as f64 / keys.count() as f64);
+            }
+        };
+        for (&phase, timings) in phases.iter().zip(&mut passes) {
+            prepare(&registry, keys, threads, state, phase.starts())?;
+            read(&registry, phase.starts());
+            let progress = report::progress(&format!("{} {} {rep}/{reps}", R::NAME, phase.name()));
+            timings.push(phase.run(&registry, keys, threads, &progress)?);
+            // Freed before the reading below.
+            drop(progress);
+            state = phase.leaves();
+            read(&registry, state);
+        }
+        if memory && phases.is_empty() {
+            prepare(&registry, keys, threads, state, State::Populated)?;
+            state = State::Populated;
+            read(&registry, state);
+        }
+        bytes.extend(reading);
+        prepare(&registry, keys, threads, state, State::Empty)?;
+        let left = registry.count();
+        if left != 0 {
+            return Err(format!(
+                "{} holds {left} entries after every process went down",
+                R::NAME
+            )
+            .into());
+        }
+    }
+    Ok(Figures {
+        mops: phases
+            .into_iter()
+            .zip(passes)
+            .map(|(phase, timings)| {
+                (
+                    phase,
+                    middle(timings, |a, b| a.elapsed.cmp(&b.elapsed)).mops(),
+                )
+            })
+            .collect(),
+        bytes_per_entry: (!bytes.is_empty()).then(|| middle(bytes, f64::total_cmp)),
+        bags: Vec::new(),
+    })
+}
+
+/// The middle element in `cmp` order (the later of the two middle ones for even lengths).
+fn middle<T: Copy>(mut xs: Vec<T>, cmp: impl FnMut(&T, &T) -> Ordering) -> T {
+    xs.sort_by(cmp);
+    xs[xs.len() / 2]
+}

@@ -1,0 +1,187 @@
+//! The `beam` peer: Elixir's own `Registry` on the BEAM, which cannot run in this process.
+//! `elixir` runs `bench-harness/beam/registry_bench.exs`, which drives the same workloads
+//! and prints one JSON object on stdout. Without `elixir` on the PATH, or when the script
+//! fails, the peer is skipped with a reason; that is never an error of the run.
+
+use std::fmt;
+use std::io::{ErrorKind, Read};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+/// The peer's name in tables and JSON.
+pub const NAME: &str = "beam";
+
+/// The script `elixir` runs.
+pub const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/beam/registry_bench.exs");
+
+/// BEAM process limit passed to `elixir`: the script spawns one owner per few keys.
+const PROCESS_LIMIT: usize = 4_000_000;
+
+/// What the script printed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BeamRun {
+    /// `System.version()`.
+    pub elixir: String,
+    /// The OTP release.
+    pub otp: String,
+    pub keys: usize,
+    pub threads: usize,
+    /// Keys registered by each owner process (the BEAM cannot hold one process per key at
+    /// 10M keys in this machine's memory).
+    #[serde(default)]
+    pub keys_per_process: usize,
+    pub workloads: Vec<BeamFigure>,
+}
+
+/// One workload's figure, under the same name as `compare`'s.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BeamFigure {
+    pub name: String,
+    #[serde(default)]
+    pub mops: Option<f64>,
+    #[serde(default)]
+    pub bytes_per_entry: Option<f64>,
+}
+
+impl BeamRun {
+    /// The figure of workload `name`, if the script measured it.
+    #[must_use]
+    pub fn figure(&self, name: &str) -> Option<&BeamFigure> {
+        self.workloads.iter().find(|w| w.name == name)
+    }
+}
+
+/// Why the beam peer has no figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped(pub String);
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{NAME}: skipped ({})", self.0)
+    }
+}
+
+/// Runs the script with `elixir` (a path, or a name looked up on the PATH) on `keys` keys
+/// and `threads` schedulers, and parses what it prints. Elixir's own output goes to stderr.
+///
+/// # Errors
+///
+/// A [`Skipped`] with the reason when `elixir` is missing, fails, runs past `timeout`
+/// (it is killed then), or prints no result.
+pub fn run(
+    elixir: &Path,
+    keys: usize,
+    threads: usize,
+    timeout: Duration,
+) -> Result<BeamRun, Skipped> {
+    let mut child = Command::new(elixir)
+        .arg("--erl")
+        .arg(format!("+P {PROCESS_LIMIT}"))
+        .arg(SCRIPT)
+        .args([
+            "--keys",
+            &keys.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| {
+            Skipped(if e.kind() == ErrorKind::NotFound {
+                "elixir not found; run scripts/install-beam.sh".to_owned()
+            } else {
+                format!("could not start {}: {e}", elixir.display())
+            })
+        })?;
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    // Read on the side, so that a chatty script cannot block on a full pipe while we wait.
+    let reader = thread::spawn(move || {
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).map(|_| out)
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
+            Ok(None) => {
+                // Ends only the child we started; its pipe then closes and the reader ends.
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Skipped(format!(
+                    "elixir ran past the {}s timeout and was stopped",
+                    timeout.as_secs()
+                )));
+            }
+            Err(e) => return Err(Skipped(format!("could not wait for elixir: {e}"))),
+        }
+    };
+    let out = reader
+        .join()
+        .map_err(|_| Skipped("the reader of elixir's output panicked".to_owned()))?
+        .map_err(|e| Skipped(format!("could not read elixir's output: {e}")))?;
+    if !status.success() {
+        return Err(Skipped(format!(
+            "elixir exited with {status}; its messages are above"
+        )));
+    }
+    parse(&out)
+}
+
+/// The result object: the last line of `out` that starts with `{`.
+///
+/// # Errors
+///
+/// If there is no such line or it is not the result object.
+pub fn parse(out: &str) -> Result<BeamRun, Skipped> {
+    let line = out
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('{'))
+        .ok_or_else(|| Skipped("the script printed no JSON result".to_owned()))?;
+    serde_json::from_str(line).map_err(|e| Skipped(format!("unreadable JSON from the script: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::{parse, run, Skipped};
+
+    #[test]
+    fn parses_the_last_json_line() {
+        let out = "warning: something\n{\"elixir\":\"1.14.0\",\"otp\":\"25\",\"keys\":10,\
+                   \"threads\":1,\"keys_per_process\":10,\"workloads\":[{\"name\":\"register\",\
+                   \"mops\":1.5},{\"name\":\"memory\",\"bytes_per_entry\":180.25}]}\n";
+        let run = parse(out).expect("valid");
+        assert_eq!(run.figure("register").and_then(|f| f.mops), Some(1.5));
+        assert_eq!(
+            run.figure("memory").and_then(|f| f.bytes_per_entry),
+            Some(180.25)
+        );
+        assert!(run.figure("lookup_hit").is_none());
+        assert!(parse("no json here").is_err());
+    }
+
+    #[test]
+    fn a_missing_elixir_is_skipped_with_the_install_hint() {
+        let missing = Path::new("/nonexistent/regent-bench/elixir");
+        let skipped = run(missing, 10, 1, Duration::from_secs(5)).unwrap_err();
+        assert_eq!(
+            skipped,
+            Skipped("elixir not found; run scripts/install-beam.sh".to_owned())
+        );
+        assert_eq!(
+            skipped.to_string(),
+            "beam: skipped (elixir not found; run scripts/install-beam.sh)"
+        );
+    }
+}

@@ -1,0 +1,68 @@
+use papaya::{HashMap, Operation};
+
+use super::{Hasher, Keys, Registry};
+
+/// papaya's lock-free map for names and for the pid index. An index entry is replaced
+/// whole on change (papaya values are immutable once published).
+#[derive(Debug, Default)]
+pub struct PapayaPeer {
+    names: HashMap<u64, (u64, u64), Hasher>,
+    pids: HashMap<u64, Keys, Hasher>,
+}
+
+impl Registry for PapayaPeer {
+    const NAME: &'static str = "papaya";
+
+    fn register(&self, pid: u64, key: u64, value: u64) -> bool {
+        if self.names.pin().try_insert(key, (pid, value)).is_err() {
+            return false;
+        }
+        self.pids.pin().update_or_insert_with(
+            pid,
+            |keys| keys.iter().copied().chain([key]).collect(),
+            || Keys::from_buf([key]),
+        );
+        true
+    }
+
+    fn lookup(&self, key: u64) -> Option<(u64, u64)> {
+        self.names.pin().get(&key).copied()
+    }
+
+    fn unregister(&self, pid: u64, key: u64) -> bool {
+        let names = self.names.pin();
+        if !matches!(
+            names.remove_if(&key, |_, &(owner, _)| owner == pid),
+            Ok(Some(_))
+        ) {
+            return false;
+        }
+        self.pids.pin().compute(pid, |entry| {
+            let Some((_, keys)) = entry else {
+                return Operation::Abort(());
+            };
+            let rest: Keys = keys.iter().copied().filter(|&k| k != key).collect();
+            if rest.is_empty() {
+                Operation::Remove
+            } else {
+                Operation::Insert(rest)
+            }
+        });
+        true
+    }
+
+    fn process_down(&self, pid: u64) -> usize {
+        let pids = self.pids.pin();
+        let Some(keys) = pids.remove(&pid) else {
+            return 0;
+        };
+        let names = self.names.pin();
+        keys.iter()
+            .filter(|&key| names.remove(key).is_some())
+            .count()
+    }
+
+    fn count(&self) -> usize {
+        self.names.len()
+    }
+}

@@ -1,0 +1,141 @@
+//! `compare` end to end, in-process on a tiny key set, with the beam peer forced absent.
+
+mod common;
+
+use std::fs;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+use regent_bench::compare::{self, CompareArgs, Workload};
+use regent_bench::count::Count;
+use regent_bench::peers::Peer;
+use serde_json::Value;
+
+const KEYS: usize = 10_000;
+
+fn args(out: &std::path::Path, peers: Vec<Peer>, workloads: Vec<Workload>) -> CompareArgs {
+    CompareArgs {
+        keys: vec![Count(KEYS)],
+        threads: vec![NonZeroUsize::new(1).unwrap(), NonZeroUsize::new(2).unwrap()],
+        peers,
+        workloads,
+        reps: NonZeroUsize::new(1).unwrap(),
+        out: out.to_path_buf(),
+        report: out.join("compare.md"),
+        // Absent whether or not this machine has Elixir: the skip path is what is tested.
+        elixir: PathBuf::from("/nonexistent/regent-bench/elixir"),
+        beam_timeout: 60,
+    }
+}
+
+fn workloads_named(json: &Value) -> Vec<&str> {
+    common::strings(&json["workloads"], "name")
+}
+
+#[test]
+fn tiny_compare_reports_every_peer_and_workload_and_skips_beam() {
+    let out = common::scratch_dir("compare");
+    let path = compare::run(&args(&out, Vec::new(), Vec::new())).expect("compare run");
+    let json = common::read_json(&path);
+    let markdown = fs::read_to_string(out.join("compare.md")).unwrap();
+    let charts: Vec<String> = fs::read_dir(out.join("compare"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+
+    let run = &json["run"];
+    for field in ["commit", "rustc", "cpu", "command"] {
+        assert!(run[field].is_string(), "run.{field}");
+    }
+    assert_eq!(run["keys"], serde_json::json!([KEYS]));
+    assert_eq!(run["threads"], serde_json::json!([1, 2]));
+
+    // One entry per workload and thread count, every Rust peer in each, beam in none.
+    let names: Vec<&str> = Workload::ALL.iter().map(|w| w.name()).collect();
+    let expected: Vec<&str> = [names.clone(), names.clone()].concat();
+    let mut got = workloads_named(&json);
+    got.sort_unstable();
+    let mut want = expected;
+    want.sort_unstable();
+    assert_eq!(got, want);
+    for workload in json["workloads"].as_array().unwrap() {
+        assert_eq!(workload["keys"], KEYS);
+        assert!([1, 2].contains(&workload["threads"].as_u64().unwrap()));
+        // The bag workloads run on the peers with a bag adapter only.
+        let bags = ["dispatch", "join_leave"].contains(&workload["name"].as_str().unwrap());
+        let peers: &[&str] = if bags {
+            &["regent", "dashmap", "rwlock"]
+        } else {
+            &["regent", "dashmap", "scc", "papaya", "flurry", "rwlock"]
+        };
+        assert_eq!(common::strings(&workload["results"], "peer"), peers);
+        let memory = workload["name"] == "memory";
+        for result in workload["results"].as_array().unwrap() {
+            if memory {
+                assert!(result["mops"].is_null());
+                assert!(
+                    result["bytes_per_entry"].as_f64().unwrap() > 8.0,
+                    "{result}"
+                );
+            } else {
+                assert!(result["mops"].as_f64().unwrap() > 0.0, "{result}");
+                assert!(result["bytes_per_entry"].is_null());
+            }
+            let lookup = workload["name"].as_str().unwrap().starts_with("lookup");
+            assert_eq!(result["of_dependent_limit"].is_f64(), lookup);
+            assert_eq!(result["of_independent_limit"].is_f64(), lookup);
+        }
+    }
+
+    // Beam is skipped, with the reason, in the JSON, the report and once per configuration.
+    let skipped = run["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 2);
+    for skip in skipped {
+        assert_eq!(skip["peer"], "beam");
+        assert_eq!(
+            skip["reason"],
+            "elixir not found; run scripts/install-beam.sh"
+        );
+    }
+    assert!(run.get("beam").is_none());
+
+    let limits = json["limits"].as_array().unwrap();
+    assert_eq!(limits.len(), 2);
+    for limit in limits {
+        assert!(limit["dependent_ns"].as_f64().unwrap() > 0.0);
+        assert!(limit["independent_ns"].as_f64().unwrap() > 0.0);
+    }
+
+    for name in &names {
+        assert!(
+            markdown.contains(&format!("\n## {name}\n")),
+            "section {name}"
+        );
+        assert!(charts.contains(&format!("{name}.svg")), "chart {name}");
+    }
+    assert!(markdown.contains("beam was skipped at 10k keys, 1 thread"));
+    assert!(markdown.contains("| regent ÷ best Rust peer |"));
+    assert!(markdown.contains("## The memory-access limit"));
+    let svg = fs::read_to_string(out.join("compare").join("register.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("<rect"));
+
+    // A subset of peers and workloads is all that runs and all that is reported.
+    let subset = args(
+        &out,
+        vec![Peer::Papaya, Peer::Regent],
+        vec![Workload::Memory, Workload::Unregister],
+    );
+    let json = common::read_json(&compare::run(&subset).expect("subset run"));
+    fs::remove_dir_all(&out).unwrap();
+    assert_eq!(
+        workloads_named(&json),
+        ["unregister", "memory", "unregister", "memory"]
+    );
+    for workload in json["workloads"].as_array().unwrap() {
+        assert_eq!(
+            common::strings(&workload["results"], "peer"),
+            ["regent", "papaya"]
+        );
+    }
+    assert!(json["run"]["skipped"].as_array().unwrap().is_empty());
+}

@@ -1,0 +1,47 @@
+//! `duplicate` end to end, in-process at a tiny size.
+
+mod common;
+
+use std::fs;
+use std::num::NonZeroUsize;
+
+use regent_bench::count::Count;
+use regent_bench::duplicate::{self, DuplicateArgs};
+
+#[test]
+fn tiny_duplicate_run_measures_every_bag_and_writes_the_report() {
+    let out = common::scratch_dir("duplicate");
+    let report = out.join("duplicate.md");
+    let args = DuplicateArgs {
+        entries: Count(5_000),
+        hot: vec![Count(100), Count(2_000)],
+        churn_ops: Count(20_000),
+        memory_entries: Count(20_000),
+        topics: Count(100),
+        threads: NonZeroUsize::new(2).unwrap(),
+        reps: NonZeroUsize::new(1).unwrap(),
+        out: out.clone(),
+        report: report.clone(),
+    };
+    let path = duplicate::run(&args).expect("duplicate run");
+    let json = common::read_json(&path);
+    let markdown = fs::read_to_string(&report).unwrap();
+    fs::remove_dir_all(&out).unwrap();
+
+    let peers = &json["peers"];
+    assert_eq!(
+        common::strings(peers, "peer"),
+        ["regent (by key)", "regent (by pid)", "dashmap", "rwlock"]
+    );
+    for peer in peers.as_array().unwrap() {
+        assert!(peer["dispatch_entries_per_s"].as_f64().unwrap() > 0.0);
+        assert!(peer["bytes_per_entry"].as_f64().unwrap() > 16.0);
+        let churn = peer["churn"].as_array().unwrap();
+        assert_eq!(churn.len(), 2);
+        assert!(churn.iter().all(|c| c[1].as_f64().unwrap() > 0.0));
+        let regent = peer["peer"].as_str().unwrap().starts_with("regent");
+        assert_eq!(peer["parallel_dispatch_entries_per_s"].is_number(), regent);
+    }
+    assert!(markdown.contains("| dispatch, M entries/s"));
+    assert!(markdown.contains("join+leave on a 2k key"));
+}
