@@ -157,7 +157,7 @@ fn workloads(result: &CompareResult) -> Vec<Workload> {
 fn unit(workload: Workload) -> &'static str {
     match workload.kind() {
         Kind::Memory => "bytes per registration, lower is better",
-        Kind::Pass(_) | Kind::Bags => "Mops/s, higher is better",
+        Kind::Pass(_) | Kind::Bags | Kind::Batch => "Mops/s, higher is better",
     }
 }
 
@@ -202,7 +202,7 @@ fn table(result: &CompareResult, workload: Workload) -> Table {
     let mut table = Table::new(&header);
     let better = match workload.kind() {
         Kind::Memory => f64::min,
-        Kind::Pass(_) | Kind::Bags => f64::max,
+        Kind::Pass(_) | Kind::Bags | Kind::Batch => f64::max,
     };
     for row in rows(result, workload) {
         let mut cells = vec![configuration(row)];

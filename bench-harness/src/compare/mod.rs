@@ -165,7 +165,7 @@ impl PeerResult {
     fn new(peer: &'static str, workload: Workload, figure: f64, limits: &Limits) -> Self {
         let (mops, bytes_per_entry) = match workload.kind() {
             Kind::Memory => (None, Some(figure)),
-            Kind::Pass(_) | Kind::Bags => (Some(figure), None),
+            Kind::Pass(_) | Kind::Bags | Kind::Batch => (Some(figure), None),
         };
         let lookup = workload.is_lookup();
         Self {
@@ -322,7 +322,7 @@ fn results(
         .and_then(|run| run.figure(workload.name()))
         .and_then(|f| match workload.kind() {
             Kind::Memory => f.bytes_per_entry,
-            Kind::Pass(_) | Kind::Bags => f.mops,
+            Kind::Pass(_) | Kind::Bags | Kind::Batch => f.mops,
         })
         .filter(|x| x.is_finite() && *x > 0.0)
         .map(|figure| PeerResult::new(beam::NAME, workload, figure, limits));

@@ -27,6 +27,7 @@ pub enum Workload {
     Memory,
     Dispatch,
     JoinLeave,
+    LookupMany,
 }
 
 /// How a workload is measured.
@@ -38,11 +39,13 @@ pub enum Kind {
     Memory,
     /// A duplicate-registry workload, in Mops/s (entries visited, or joins and leaves).
     Bags,
+    /// regent's batch lookup (`whereis_many`), in Mops/s.
+    Batch,
 }
 
 impl Workload {
     /// Every workload, in the order they run and are reported.
-    pub const ALL: [Workload; 10] = [
+    pub const ALL: [Workload; 11] = [
         Workload::Register,
         Workload::RegisterConflict,
         Workload::LookupHit,
@@ -53,6 +56,7 @@ impl Workload {
         Workload::Memory,
         Workload::Dispatch,
         Workload::JoinLeave,
+        Workload::LookupMany,
     ];
 
     #[must_use]
@@ -67,6 +71,7 @@ impl Workload {
             Workload::ReadMix => Kind::Pass(Phase::ReadMix),
             Workload::Memory => Kind::Memory,
             Workload::Dispatch | Workload::JoinLeave => Kind::Bags,
+            Workload::LookupMany => Kind::Batch,
         }
     }
 
@@ -76,9 +81,10 @@ impl Workload {
         match self {
             Workload::Dispatch => "dispatch",
             Workload::JoinLeave => "join_leave",
+            Workload::LookupMany => "lookup_many",
             _ => match self.kind() {
                 Kind::Pass(phase) => phase.name(),
-                Kind::Memory | Kind::Bags => "memory",
+                Kind::Memory | Kind::Bags | Kind::Batch => "memory",
             },
         }
     }
@@ -86,7 +92,10 @@ impl Workload {
     /// Whether the workload is lookups only, and so quoted against the memory limit.
     #[must_use]
     pub const fn is_lookup(self) -> bool {
-        matches!(self, Workload::LookupHit | Workload::LookupMiss)
+        matches!(
+            self,
+            Workload::LookupHit | Workload::LookupMiss | Workload::LookupMany
+        )
     }
 
     /// One line saying what the workload does, for the report.
@@ -113,6 +122,10 @@ impl Workload {
             Workload::JoinLeave => {
                 "each thread joins a hot topic (1,000 standing entries) and leaves it again"
             }
+            Workload::LookupMany => {
+                "every key looked up with regent's `whereis_many` in batches of 16 (other peers \
+                 have no batch call): compare with `lookup_hit` of the same run"
+            }
         }
     }
 }
@@ -134,7 +147,7 @@ impl Figures {
         match workload.kind() {
             Kind::Pass(phase) => self.mops.iter().find(|(p, _)| *p == phase).map(|m| m.1),
             Kind::Memory => self.bytes_per_entry,
-            Kind::Bags => self.bags.iter().find(|(w, _)| *w == workload).map(|b| b.1),
+            Kind::Bags | Kind::Batch => self.bags.iter().find(|(w, _)| *w == workload).map(|b| b.1),
         }
     }
 }
@@ -178,7 +191,57 @@ pub fn measure_peer(
             _ => Vec::new(),
         };
     }
+    if peer == Peer::Regent && workloads.contains(&Workload::LookupMany) {
+        figures
+            .bags
+            .push((Workload::LookupMany, measure_batch(keys, threads, reps)));
+    }
     Ok(figures)
+}
+
+/// regent's `whereis_many` in batches of 16 over every key, on `threads` threads; the
+/// median of `reps` passes over one table, in Mops/s.
+fn measure_batch(keys: Keys, threads: usize, reps: usize) -> f64 {
+    const BATCH: usize = 16;
+    let registry = regent::Unique::<u64, u64, regent::Pid, crate::peers::Hasher>::builder()
+        .hasher(crate::peers::Hasher::default())
+        .build();
+    let n = keys.count();
+    for i in 0..n {
+        let _ = registry.register(regent::Pid::new(i as u64), keys.key(i), i as u64);
+    }
+    let all: Vec<u64> = (0..n).map(|i| keys.key(i)).collect();
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let mut rates = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let start = std::time::Instant::now();
+        let found: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = all
+                .chunks(n.div_ceil(threads).max(1))
+                .enumerate()
+                .map(|(t, share)| {
+                    let (registry, core) = (&registry, cores.get(t % cores.len().max(1)).copied());
+                    s.spawn(move || {
+                        if let Some(core) = core {
+                            core_affinity::set_for_current(core);
+                        }
+                        share
+                            .chunks(BATCH)
+                            .map(|batch| registry.whereis_many(batch).iter().flatten().count())
+                            .sum::<usize>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("no panics"))
+                .sum()
+        });
+        let elapsed = start.elapsed().as_secs_f64();
+        assert_eq!(found, n, "whereis_many found every key");
+        rates.push(n as f64 / elapsed / 1e6);
+    }
+    middle(rates, f64::total_cmp)
 }
 
 /// The bag workloads: dispatch over a topic of `min(keys, 1M)` entries (one thread), and
@@ -225,7 +288,7 @@ fn measure<R: Registry>(
         .iter()
         .filter_map(|w| match w.kind() {
             Kind::Pass(phase) => Some(phase),
-            Kind::Memory | Kind::Bags => None,
+            Kind::Memory | Kind::Bags | Kind::Batch => None,
         })
         .collect();
     let memory = workloads.contains(&Workload::Memory);
