@@ -2,9 +2,11 @@
 //!
 //! A waiter counts itself in, then checks for the name and sleeps on a condition variable
 //! (or a tokio `Notify`) until a registration wakes it. A registration checks the count
-//! after publishing its entry and wakes waiters only if there are some. Two SeqCst fences
-//! (one on each side, after the write and before the read) make the two checks a Dekker
-//! pair: the waiter sees the entry or the registrant sees the waiter, never neither.
+//! after publishing its entry and wakes waiters only if there are some. The two checks are
+//! a Dekker pair: the entry's publication is a SeqCst RMW (`raw::publish`) followed by a
+//! SeqCst load of the count; the waiter's increment is followed by a SeqCst fence before
+//! its lookup. So the waiter sees the entry or the registrant sees the waiter, never
+//! neither, and the registration path pays no fence.
 
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -26,9 +28,9 @@ impl Waiters {
     /// Called after every registration: wakes the waiters, if any.
     #[inline]
     pub(crate) fn notify(&self) {
-        // SeqCst: pairs with the fence in `enter`; the entry was published before it.
-        fence(Ordering::SeqCst);
-        if self.count.load(Ordering::Relaxed) == 0 {
+        // SeqCst: after the SeqCst publication of the entry; pairs with the fence in
+        // `enter` (see the module docs).
+        if self.count.load(Ordering::SeqCst) == 0 {
             return;
         }
         // Taking the lock orders the wake after a waiter's check-then-sleep.
@@ -93,8 +95,9 @@ impl Waiters {
     }
 
     fn enter(&self) -> Entered<'_> {
-        self.count.fetch_add(1, Ordering::Relaxed);
-        // SeqCst: pairs with the fence in `notify`, before the waiter's check.
+        // SeqCst, then a SeqCst fence before the waiter's check: pairs with the SeqCst
+        // publication and load in `notify`.
+        self.count.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         Entered(&self.count)
     }

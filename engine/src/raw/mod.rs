@@ -504,10 +504,13 @@ fn probe<E>(array: &Array<E>, hash: u64, eq: &impl Fn(&E) -> bool) -> Probe {
 #[inline]
 fn publish<E>(array: &Array<E>, g: usize, i: usize, hash: u64) {
     // Release: publishes the record's bytes; pairs with the Acquire loads of the word.
+    // SeqCst on top: the registrant's half of `await_registered`'s Dekker pair (the SeqCst
+    // load in `Waiters::notify` follows it), so a registration needs no fence of its own.
+    // On x86 it is the same locked instruction as Release.
     // `fetch_xor` flips only this slot's byte, whatever else changed in the group.
     array
         .ctrl(g)
-        .fetch_xor(flip(i, WRITING, LIVE | tag_of(hash)), Ordering::Release);
+        .fetch_xor(flip(i, WRITING, LIVE | tag_of(hash)), Ordering::SeqCst);
 }
 
 fn next_of<'g, E>(array: &Array<E>, _guard: &'g Guard) -> &'g Array<E> {
