@@ -6,7 +6,7 @@ use core::hash::{BuildHasher, Hash};
 use core::marker::PhantomData;
 use core::ptr;
 
-use crossbeam_epoch::{Collector, Guard};
+use crossbeam_epoch::Guard;
 
 use crate::counter::Counter;
 use crate::entry::{BagRef, Monitor};
@@ -14,10 +14,11 @@ use crate::event::{Event, Listener};
 use crate::keylock::KeyLocks;
 use crate::meta::{meta_and_lock, Meta};
 use crate::monitor;
-use crate::partition::{checked_partitions, default_partitions, Partitioned};
+use crate::partition::Partitioned;
 use crate::pid::{Pid, ProcessId};
 use crate::raw::{mark, Bag, RawTable, Slot};
 use crate::reclaim::{self, Epoch};
+use crate::settings::{settings_setters, Settings};
 use crate::stats::Stats;
 use crate::DefaultHashBuilder;
 
@@ -112,12 +113,8 @@ pub struct Duplicate<K, V = (), P = Pid, S = DefaultHashBuilder> {
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct DuplicateBuilder<K, V = (), P = Pid, S = DefaultHashBuilder> {
-    partitions: usize,
+    settings: Settings<K, V, P, S>,
     by: PartitionBy,
-    capacity: usize,
-    hasher: S,
-    listener: Option<Listener<K, V, P>>,
-    collector: Option<Collector>,
 }
 
 impl<K, V, P> Duplicate<K, V, P>
@@ -135,12 +132,8 @@ where
     /// A builder to configure partitions, partitioning, capacity, hasher and listener.
     pub fn builder() -> DuplicateBuilder<K, V, P> {
         DuplicateBuilder {
-            partitions: default_partitions(),
+            settings: Settings::default(),
             by: PartitionBy::Key,
-            capacity: 0,
-            hasher: DefaultHashBuilder::default(),
-            listener: None,
-            collector: None,
         }
     }
 }
@@ -156,53 +149,15 @@ where
     }
 }
 
-impl<K, V, P, S> DuplicateBuilder<K, V, P, S> {
-    /// The number of partitions, rounded up to a power of two.
-    ///
-    /// # Panics
-    ///
-    /// If `n` is 0 or more than 65,536.
-    pub fn partitions(mut self, n: usize) -> Self {
-        self.partitions = checked_partitions(n);
-        self
-    }
+settings_setters!(DuplicateBuilder, |this, settings| DuplicateBuilder {
+    settings,
+    by: this.by,
+});
 
+impl<K, V, P, S> DuplicateBuilder<K, V, P, S> {
     /// Whether a key's entries share a partition or spread by pid (see [`PartitionBy`]).
     pub fn partition_by(mut self, by: PartitionBy) -> Self {
         self.by = by;
-        self
-    }
-
-    /// Sizes the tables for `n` keys (and as many monitored pids) without growing.
-    pub fn capacity(mut self, n: usize) -> Self {
-        self.capacity = n;
-        self
-    }
-
-    /// The hasher for keys and pids (see [`UniqueBuilder::hasher`](crate::UniqueBuilder::hasher)).
-    pub fn hasher<S2: BuildHasher>(self, hasher: S2) -> DuplicateBuilder<K, V, P, S2> {
-        DuplicateBuilder {
-            partitions: self.partitions,
-            by: self.by,
-            capacity: self.capacity,
-            hasher,
-            listener: self.listener,
-            collector: self.collector,
-        }
-    }
-
-    /// Reclaims through `collector` instead of crossbeam-epoch's default one (see
-    /// [`UniqueBuilder::collector`](crate::UniqueBuilder::collector)).
-    pub fn collector(mut self, collector: Collector) -> Self {
-        self.collector = Some(collector);
-        self
-    }
-
-    /// Calls `f` after every change, in the thread that made it, with no internal lock
-    /// held (it may call back into the registry). A panic in `f` propagates to the caller
-    /// of the method that made the change; the change stands.
-    pub fn listener(mut self, f: impl Fn(&Event<'_, K, V, P>) + Send + Sync + 'static) -> Self {
-        self.listener = Some(Box::new(f));
         self
     }
 }
@@ -216,17 +171,18 @@ where
 {
     /// Builds the registry.
     pub fn build(self) -> Duplicate<K, V, P, S> {
+        let mut settings = self.settings;
         Duplicate {
-            bags: Partitioned::new(self.partitions, self.capacity),
-            pids: Partitioned::new(self.partitions, self.capacity),
+            bags: Partitioned::new(settings.partitions, settings.capacity),
+            pids: Partitioned::new(settings.partitions, settings.capacity),
+            epoch: settings.epoch(),
             by: self.by,
-            hasher: self.hasher,
+            hasher: settings.hasher,
             entries: Counter::new(),
             monitors: Counter::new(),
             lists: Counter::new(),
             bag_bytes: Counter::new(),
-            listener: self.listener,
-            epoch: self.collector.map_or(Epoch::Global, Epoch::Own),
+            listener: settings.listener,
             meta: Meta::default(),
             locks: KeyLocks::default(),
             _owns: PhantomData,
@@ -591,20 +547,8 @@ where
             retired_bytes: reclaim::retired_bytes(),
             ..Stats::default()
         };
-        let tables = self
-            .bags
-            .iter()
-            .map(|t| (t.capacity(guard), t.bytes(guard)));
-        let tables = tables.chain(
-            self.pids
-                .iter()
-                .map(|t| (t.capacity(guard), t.bytes(guard))),
-        );
-        for (capacity, (bytes, migrating)) in tables {
-            stats.capacity += capacity;
-            stats.table_bytes += bytes;
-            stats.migrations += usize::from(migrating);
-        }
+        self.bags.add_to(&mut stats, guard);
+        self.pids.add_to(&mut stats, guard);
         stats
     }
 
@@ -821,10 +765,7 @@ impl<K, V, P, S> Drop for Duplicate<K, V, P, S> {
             // values once; removed ones belong to their pending reclamations.
             table.drain(|r| unsafe { Bag::drop_entries((*r).0) });
         }
-        for table in self.pids.iter_mut() {
-            // SAFETY: as above; a monitor's list is reachable only through it.
-            table.drain(|m| unsafe { monitor::free((*m).data()) });
-        }
+        monitor::free_all(&mut self.pids);
     }
 }
 
@@ -841,12 +782,8 @@ impl<K, V, P, S> fmt::Debug for Duplicate<K, V, P, S> {
 
 impl<K, V, P, S: fmt::Debug> fmt::Debug for DuplicateBuilder<K, V, P, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DuplicateBuilder")
-            .field("partitions", &self.partitions)
-            .field("partition_by", &self.by)
-            .field("capacity", &self.capacity)
-            .field("hasher", &self.hasher)
-            .field("listener", &self.listener.is_some())
-            .finish()
+        let mut d = f.debug_struct("DuplicateBuilder");
+        self.settings.debug_fields(&mut d);
+        d.field("partition_by", &self.by).finish()
     }
 }

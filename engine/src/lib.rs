@@ -47,6 +47,7 @@ mod partition;
 mod pid;
 mod raw;
 mod reclaim;
+mod settings;
 mod stats;
 mod sync;
 mod unique;

@@ -20,6 +20,7 @@ use crossbeam_epoch::Guard;
 
 use crate::counter::Counter;
 use crate::entry::Monitor;
+use crate::partition::Partitioned;
 use crate::raw::Locked;
 use crate::reclaim::retire;
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
@@ -177,12 +178,21 @@ pub(crate) fn clear<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
     lock.set_empty();
 }
 
-/// Frees a monitor's list when the registry is dropped.
+/// Frees every monitor's list when the registry is dropped (`&mut`: no thread is inside).
+pub(crate) fn free_all<P>(pids: &mut Partitioned<Monitor<P>>) {
+    for table in pids.iter_mut() {
+        // SAFETY: `&mut` excludes every other thread, and a monitor's list is reachable
+        // only through its monitor, which is drained once here.
+        table.drain(|m| unsafe { free((*m).data()) });
+    }
+}
+
+/// Frees a monitor's list.
 ///
 /// # Safety
 ///
 /// No thread can reach `data`'s list any more.
-pub(crate) unsafe fn free(data: u64) {
+unsafe fn free(data: u64) {
     if data & LIST != 0 {
         // SAFETY: as the caller guarantees.
         unsafe { free_list((data & !LIST) as usize as *mut KeyList) };

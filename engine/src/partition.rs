@@ -1,8 +1,10 @@
 //! Splitting the hash space into partitions, one table each.
 
+use crossbeam_epoch::Guard;
 use crossbeam_utils::CachePadded;
 
 use crate::raw::RawTable;
+use crate::stats::Stats;
 
 /// The most partitions a registry accepts.
 pub(crate) const MAX_PARTITIONS: usize = 1 << 16;
@@ -44,6 +46,16 @@ impl<N> Partitioned<N> {
 
     pub(crate) fn len(&self) -> usize {
         self.tables.len()
+    }
+
+    /// Adds these tables' capacity, bytes and migrations under way to `stats`.
+    pub(crate) fn add_to(&self, stats: &mut Stats, guard: &Guard) {
+        for table in self.iter() {
+            let (bytes, migrating) = table.bytes(guard);
+            stats.capacity += table.capacity(guard);
+            stats.table_bytes += bytes;
+            stats.migrations += usize::from(migrating);
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use core::ptr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use crossbeam_epoch::{Collector, Guard};
+use crossbeam_epoch::Guard;
 
 use crate::counter::Counter;
 use crate::entry::{Entry, Monitor};
@@ -17,10 +17,11 @@ use crate::event::{Event, Listener};
 use crate::keylock::KeyLocks;
 use crate::meta::{meta_and_lock, Meta};
 use crate::monitor;
-use crate::partition::{checked_partitions, default_partitions, Partitioned};
+use crate::partition::Partitioned;
 use crate::pid::{Pid, ProcessId};
 use crate::raw::{mark, retire_record};
 use crate::reclaim::{self, Epoch};
+use crate::settings::{settings_setters, Settings};
 use crate::stats::Stats;
 use crate::sync::{AtomicUsize, Ordering};
 use crate::waiters::Waiters;
@@ -119,12 +120,8 @@ struct Limit {
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct UniqueBuilder<K, V = (), P = Pid, S = DefaultHashBuilder> {
-    partitions: usize,
-    capacity: usize,
+    settings: Settings<K, V, P, S>,
     max_entries: Option<usize>,
-    hasher: S,
-    listener: Option<Listener<K, V, P>>,
-    collector: Option<Collector>,
 }
 
 impl<K, V, P> Unique<K, V, P>
@@ -142,12 +139,8 @@ where
     /// A builder to configure partitions, capacity, limit, hasher and listener.
     pub fn builder() -> UniqueBuilder<K, V, P> {
         UniqueBuilder {
-            partitions: default_partitions(),
-            capacity: 0,
+            settings: Settings::default(),
             max_entries: None,
-            hasher: DefaultHashBuilder::default(),
-            listener: None,
-            collector: None,
         }
     }
 }
@@ -163,57 +156,16 @@ where
     }
 }
 
+settings_setters!(UniqueBuilder, |this, settings| UniqueBuilder {
+    settings,
+    max_entries: this.max_entries,
+});
+
 impl<K, V, P, S> UniqueBuilder<K, V, P, S> {
-    /// The number of partitions, rounded up to a power of two.
-    ///
-    /// # Panics
-    ///
-    /// If `n` is 0 or more than 65,536.
-    pub fn partitions(mut self, n: usize) -> Self {
-        self.partitions = checked_partitions(n);
-        self
-    }
-
-    /// Sizes the tables for `n` entries (and as many monitored pids) without growing.
-    pub fn capacity(mut self, n: usize) -> Self {
-        self.capacity = n;
-        self
-    }
-
     /// Limits the registry to `n` live entries: [`Unique::try_register`] reports the limit
     /// with [`TryRegisterError::Full`], and [`Unique::register`] panics at it.
     pub fn max_entries(mut self, n: usize) -> Self {
         self.max_entries = Some(n);
-        self
-    }
-
-    /// The hasher for keys and pids. For keys chosen by untrusted parties, use a
-    /// DoS-resistant one such as `std::hash::RandomState` (SipHash-1-3).
-    pub fn hasher<S2: BuildHasher>(self, hasher: S2) -> UniqueBuilder<K, V, P, S2> {
-        UniqueBuilder {
-            partitions: self.partitions,
-            capacity: self.capacity,
-            max_entries: self.max_entries,
-            hasher,
-            listener: self.listener,
-            collector: self.collector,
-        }
-    }
-
-    /// Reclaims removed entries through `collector` instead of crossbeam-epoch's default
-    /// one: for loom models (a fresh collector per model) or to isolate this registry's
-    /// garbage. Every operation then registers a participant with the collector, which
-    /// allocates; the default collector keeps a cached per-thread handle and is faster.
-    pub fn collector(mut self, collector: Collector) -> Self {
-        self.collector = Some(collector);
-        self
-    }
-
-    /// Calls `f` after every change, in the thread that made it, with no internal lock
-    /// held (it may call back into the registry). A panic in `f` propagates to the caller
-    /// of the method that made the change; the change stands.
-    pub fn listener(mut self, f: impl Fn(&Event<'_, K, V, P>) + Send + Sync + 'static) -> Self {
-        self.listener = Some(Box::new(f));
         self
     }
 }
@@ -227,10 +179,12 @@ where
 {
     /// Builds the registry.
     pub fn build(self) -> Unique<K, V, P, S> {
+        let mut settings = self.settings;
         Unique {
-            names: Partitioned::new(self.partitions, self.capacity),
-            pids: Partitioned::new(self.partitions, self.capacity),
-            hasher: self.hasher,
+            names: Partitioned::new(settings.partitions, settings.capacity),
+            pids: Partitioned::new(settings.partitions, settings.capacity),
+            epoch: settings.epoch(),
+            hasher: settings.hasher,
             entries: Counter::new(),
             monitors: Counter::new(),
             lists: Counter::new(),
@@ -238,8 +192,7 @@ where
                 max,
                 reserved: AtomicUsize::new(0),
             }),
-            listener: self.listener,
-            epoch: self.collector.map_or(Epoch::Global, Epoch::Own),
+            listener: settings.listener,
             waiters: Waiters::default(),
             handoff: Mutex::new(()),
             meta: Meta::default(),
@@ -847,20 +800,8 @@ impl<K: Hash + Eq, V, P: ProcessId, S: BuildHasher> Unique<K, V, P, S> {
             retired_bytes: reclaim::retired_bytes(),
             ..Stats::default()
         };
-        let tables = self
-            .names
-            .iter()
-            .map(|t| (t.capacity(guard), t.bytes(guard)));
-        let tables = tables.chain(
-            self.pids
-                .iter()
-                .map(|t| (t.capacity(guard), t.bytes(guard))),
-        );
-        for (capacity, (bytes, migrating)) in tables {
-            stats.capacity += capacity;
-            stats.table_bytes += bytes;
-            stats.migrations += usize::from(migrating);
-        }
+        self.names.add_to(&mut stats, guard);
+        self.pids.add_to(&mut stats, guard);
         stats
     }
 
@@ -980,10 +921,7 @@ impl<K, V, P, S> Drop for Unique<K, V, P, S> {
             // once, here, and its slot is freed with the array without a second drop.
             table.drain(|entry| unsafe { ptr::drop_in_place(entry) });
         }
-        for table in self.pids.iter_mut() {
-            // SAFETY: as above; a monitor's list is reachable only through it.
-            table.drain(|m| unsafe { monitor::free((*m).data()) });
-        }
+        monitor::free_all(&mut self.pids);
     }
 }
 
@@ -999,12 +937,8 @@ impl<K, V, P, S> fmt::Debug for Unique<K, V, P, S> {
 
 impl<K, V, P, S: fmt::Debug> fmt::Debug for UniqueBuilder<K, V, P, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UniqueBuilder")
-            .field("partitions", &self.partitions)
-            .field("capacity", &self.capacity)
-            .field("max_entries", &self.max_entries)
-            .field("hasher", &self.hasher)
-            .field("listener", &self.listener.is_some())
-            .finish()
+        let mut d = f.debug_struct("UniqueBuilder");
+        self.settings.debug_fields(&mut d);
+        d.field("max_entries", &self.max_entries).finish()
     }
 }
