@@ -40,6 +40,7 @@ mod error;
 mod event;
 mod hash;
 mod keylock;
+mod limit;
 mod mailbox;
 mod meta;
 mod monitor;

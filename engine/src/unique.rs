@@ -15,6 +15,7 @@ use crate::entry::{Entry, Monitor};
 use crate::error::{AlreadyRegistered, TryRegisterError};
 use crate::event::{Event, Listener};
 use crate::keylock::KeyLocks;
+use crate::limit::Limit;
 use crate::meta::{meta_and_lock, Meta};
 use crate::monitor;
 use crate::partition::Partitioned;
@@ -23,7 +24,6 @@ use crate::raw::{mark, retire_record};
 use crate::reclaim::{self, Epoch};
 use crate::settings::{settings_setters, Settings};
 use crate::stats::Stats;
-use crate::sync::{AtomicUsize, Ordering};
 use crate::waiters::Waiters;
 use crate::{DefaultHashBuilder, Existing, Mailbox, SendError};
 
@@ -83,12 +83,6 @@ enum Rejected<'g, K, V, P> {
     Full(Entry<K, V, P>),
     /// The key is taken: the entry comes back with the holder's.
     Taken(Entry<K, V, P>, &'g Entry<K, V, P>),
-}
-
-/// `max_entries`: a reservation counter, paid for only when a limit is set.
-struct Limit {
-    max: usize,
-    reserved: AtomicUsize,
 }
 
 /// Builds a [`Unique`] registry.
@@ -164,6 +158,12 @@ settings_setters!(UniqueBuilder, |this, settings| UniqueBuilder {
 impl<K, V, P, S> UniqueBuilder<K, V, P, S> {
     /// Limits the registry to `n` live entries: [`Unique::try_register`] reports the limit
     /// with [`TryRegisterError::Full`], and [`Unique::register`] panics at it.
+    ///
+    /// The limit is exact: `Full` means the registry held `n` entries at an instant during
+    /// the call, never that a removal which already took its entry out had yet to finish.
+    /// It costs a limited registry a shared pass on a striped lock per registration and
+    /// removal (lookups pay nothing), and a refused registration a short wait for the
+    /// registrations and removals already in flight. Without a limit there is no lock.
     pub fn max_entries(mut self, n: usize) -> Self {
         self.max_entries = Some(n);
         self
@@ -188,10 +188,7 @@ where
             entries: Counter::new(),
             monitors: Counter::new(),
             lists: Counter::new(),
-            limit: self.max_entries.map(|max| Limit {
-                max,
-                reserved: AtomicUsize::new(0),
-            }),
+            limit: self.max_entries.map(Limit::new),
             listener: settings.listener,
             waiters: Waiters::default(),
             handoff: Mutex::new(()),
@@ -238,7 +235,8 @@ where
     ///
     /// [`TryRegisterError::Taken`] as `register`'s error; [`TryRegisterError::Full`] if the
     /// registry holds `max_entries` entries: nothing is registered, no monitor is left
-    /// behind, and `key` and `value` come back.
+    /// behind, and `key` and `value` come back. The limit is checked first, so at the
+    /// limit a taken key is `Full` too.
     pub fn try_register(&self, pid: P, key: K, value: V) -> Result<(), TryRegisterError<P, K, V>> {
         let guard = &self.epoch.pin();
         match self.insert(pid, key, value, guard) {
@@ -294,11 +292,11 @@ where
         value: V,
         guard: &'g Guard,
     ) -> Result<&'g Entry<K, V, P>, Rejected<'g, K, V, P>> {
-        if let Some(limit) = &self.limit {
-            if !limit.reserve(|| self.entries.sum()) {
-                return Err(Rejected::Full(Entry { key, pid, value }));
-            }
-        }
+        // Held until the entry is in the table or the place is given back (`limit` docs).
+        let place = match self.limit.as_ref().map(Limit::place) {
+            Some(None) => return Err(Rejected::Full(Entry { key, pid, value })),
+            place => place.flatten(),
+        };
         let key_mark = mark(self.hasher.hash_one(&key));
         let pid_mark = mark(self.hasher.hash_one(pid));
         // The name slot is written after the monitor's: start its miss now, so that it
@@ -325,6 +323,9 @@ where
                 if fresh {
                     self.monitors.add(1);
                 }
+                if let Some(place) = place {
+                    place.keep();
+                }
                 self.waiters.notify();
                 if let Some(listener) = &self.listener {
                     listener(&Event::Registered {
@@ -341,9 +342,7 @@ where
                     monitor::clear(&mut lock, &self.lists, guard);
                 }
                 drop(lock);
-                if let Some(limit) = &self.limit {
-                    limit.release(1);
-                }
+                drop(place);
                 Err(Rejected::Taken(entry, holder))
             }
         }
@@ -579,6 +578,9 @@ where
     {
         let guard = &self.epoch.pin();
         let by_pid = self.pid_hasher();
+        // From before the entry leaves until its place is back; taken before the pid's
+        // lock, as by registrations, so that no one waits for the gate holding a lock.
+        let pass = self.limit.as_ref().map(Limit::pass);
         let Some(mut lock) = self.lock_pid(pid, None, &by_pid, guard) else {
             return false;
         };
@@ -594,6 +596,7 @@ where
         let emptied = monitor::remove(&mut lock, key_mark, &self.lists, guard);
         drop(lock);
         self.removed(1, emptied);
+        drop(pass);
         // Retired before the listener runs, so that a panicking listener leaks nothing.
         // SAFETY: removed from the table by us; retired once, here. Its bytes stay
         // readable under `guard`, which outlives the listener call below.
@@ -729,6 +732,8 @@ where
     pub fn process_down(&self, pid: P) -> usize {
         let guard = &self.epoch.pin();
         let by_pid = self.pid_hasher();
+        // As in `unregister`: before the pid's lock, until the places are back.
+        let pass = self.limit.as_ref().map(Limit::pass);
         let Some(mut lock) = self.lock_pid(pid, None, &by_pid, guard) else {
             return 0;
         };
@@ -745,6 +750,7 @@ where
         monitor::clear(&mut lock, &self.lists, guard);
         drop(lock);
         self.removed(removed.len(), true);
+        drop(pass);
         for entry in &removed {
             // Before the listener runs, so that a panicking listener leaks nothing.
             // SAFETY: removed from the table by us; retired once, here. The bytes stay
@@ -885,32 +891,6 @@ impl<K: Eq> PartialEq for HashedKey<'_, K> {
 }
 
 impl<K: Eq> Eq for HashedKey<'_, K> {}
-
-impl Limit {
-    /// Reserves a place for one entry. Reservations also count registrations still in
-    /// flight, which may yet lose to a taken key and give theirs back: so a failed
-    /// reservation reports the limit only if `live()` (the entries actually registered)
-    /// has reached it, and otherwise waits for those registrations to end.
-    fn reserve(&self, live: impl Fn() -> usize) -> bool {
-        let backoff = crossbeam_utils::Backoff::new();
-        loop {
-            // Relaxed: a count, not a publication; the registration itself synchronizes.
-            let before = self.reserved.fetch_add(1, Ordering::Relaxed);
-            if before < self.max {
-                return true;
-            }
-            self.reserved.fetch_sub(1, Ordering::Relaxed);
-            if live() >= self.max {
-                return false;
-            }
-            crate::sync::spin(&backoff);
-        }
-    }
-
-    fn release(&self, n: usize) {
-        self.reserved.fetch_sub(n, Ordering::Relaxed);
-    }
-}
 
 meta_and_lock!(Unique);
 
