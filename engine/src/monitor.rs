@@ -14,7 +14,8 @@
 //! (`keys`) walk the marks without the lock: a list only grows in place (the new length is
 //! published after the new mark), and a list replaced or freed is retired through the epoch.
 
-use core::mem::size_of;
+use core::alloc::Layout;
+use core::ptr;
 
 use crossbeam_epoch::Guard;
 
@@ -23,16 +24,24 @@ use crate::entry::Monitor;
 use crate::partition::Partitioned;
 use crate::raw::Locked;
 use crate::reclaim::retire;
-use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// The word's data is a `KeyList` pointer, not a mark (marks have their low 3 bits clear).
 const LIST: u64 = 0b100;
 
-/// The marks of a pid that holds more than one key.
+/// The marks of a pid that holds more than one key: one allocation, this header followed by
+/// `cap` marks, so that the common list (a process in two topics) costs 24 bytes.
+#[repr(C)]
 struct KeyList {
-    len: AtomicUsize,
-    marks: Box<[AtomicU64]>,
+    /// Marks published to lock-free readers.
+    len: AtomicU32,
+    /// Marks allocated after the header.
+    cap: u32,
 }
+
+/// A pointer to a [`KeyList`] and the marks after it.
+#[derive(Clone, Copy)]
+struct ListPtr(*mut KeyList);
 
 pub(crate) type PidLock<'t, 'g, P, R> = Locked<'t, 'g, Monitor<P>, R>;
 
@@ -52,11 +61,11 @@ pub(crate) unsafe fn for_each_mark(data: u64, _guard: &Guard, mut f: impl FnMut(
         f(data);
         return;
     }
-    // SAFETY: a list a monitor pointed to is retired through the epoch, after `_guard`.
-    let list = unsafe { &*((data & !LIST) as usize as *const KeyList) };
+    // A list a monitor pointed to is retired through the epoch, after `_guard`.
+    let list = as_list(data);
     // Acquire: pairs with the Release in `add`, so marks below `len` are written.
-    let len = list.len.load(Ordering::Acquire);
-    for mark in &list.marks[..len] {
+    let len = list.len().load(Ordering::Acquire) as usize;
+    for mark in &list.marks()[..len] {
         f(mark.load(Ordering::Relaxed));
     }
 }
@@ -70,25 +79,22 @@ pub(crate) fn add<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
 ) {
     let data = lock.data();
     if data & LIST == 0 {
-        lock.set_data(new_list(&[data, mark], 4, lists));
+        lock.set_data(new_list(&[data, mark], 2, lists));
         return;
     }
     let list = as_list(data);
     // Relaxed: only the lock holder writes `len`.
-    let len = list.len.load(Ordering::Relaxed);
-    if len < list.marks.len() {
-        list.marks[len].store(mark, Ordering::Relaxed);
+    let len = list.len().load(Ordering::Relaxed) as usize;
+    let marks = list.marks();
+    if len < marks.len() {
+        marks[len].store(mark, Ordering::Relaxed);
         // Release: publishes the mark to lock-free readers (pairs with `for_each_mark`).
-        list.len.store(len + 1, Ordering::Release);
+        list.len().store(len as u32 + 1, Ordering::Release);
         return;
     }
-    let mut marks: Vec<u64> = list
-        .marks
-        .iter()
-        .map(|m| m.load(Ordering::Relaxed))
-        .collect();
-    marks.push(mark);
-    lock.set_data(new_list(&marks, 2 * len, lists));
+    let mut all: Vec<u64> = marks.iter().map(|m| m.load(Ordering::Relaxed)).collect();
+    all.push(mark);
+    lock.set_data(new_list(&all, 2 * len, lists));
     // SAFETY: replaced in the word (readers pinned now may still walk it).
     unsafe { retire_list(guard, data, lists) };
 }
@@ -108,17 +114,17 @@ pub(crate) fn remove<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
         return true;
     }
     let list = as_list(data);
-    let len = list.len.load(Ordering::Relaxed);
-    let at = list.marks[..len]
+    let (len, marks) = (list.len().load(Ordering::Relaxed) as usize, list.marks());
+    let at = marks[..len]
         .iter()
         .position(|m| m.load(Ordering::Relaxed) == mark);
     let at = at.expect("the pid holds this key");
     // Removal from a pid's list is O(its keys), as in Elixir's pid table. A concurrent
     // reader may miss the moved mark or see it twice: `keys` is weakly consistent.
-    let last = list.marks[len - 1].load(Ordering::Relaxed);
-    list.marks[at].store(last, Ordering::Relaxed);
+    let last = marks[len - 1].load(Ordering::Relaxed);
+    marks[at].store(last, Ordering::Relaxed);
     // Release: pairs with the Acquire in `for_each_mark`.
-    list.len.store(len - 1, Ordering::Release);
+    list.len().store(len as u32 - 1, Ordering::Release);
     if len == 1 {
         clear(lock, lists, guard);
         return true;
@@ -144,17 +150,17 @@ pub(crate) fn retain<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
         return true;
     }
     let list = as_list(data);
-    let mut len = list.len.load(Ordering::Relaxed);
+    let (mut len, marks) = (list.len().load(Ordering::Relaxed) as usize, list.marks());
     // Downwards, so that the mark a removal moves into place was visited already.
     for at in (0..len).rev() {
-        if keep(list.marks[at].load(Ordering::Relaxed)) {
+        if keep(marks[at].load(Ordering::Relaxed)) {
             continue;
         }
-        let last = list.marks[len - 1].load(Ordering::Relaxed);
-        list.marks[at].store(last, Ordering::Relaxed);
+        let last = marks[len - 1].load(Ordering::Relaxed);
+        marks[at].store(last, Ordering::Relaxed);
         len -= 1;
         // Release: pairs with the Acquire in `for_each_mark`.
-        list.len.store(len, Ordering::Release);
+        list.len().store(len as u32, Ordering::Release);
     }
     if len == 0 {
         clear(lock, lists, guard);
@@ -200,42 +206,102 @@ unsafe fn free(data: u64) {
 }
 
 fn new_list(marks: &[u64], capacity: usize, lists: &Counter) -> u64 {
-    let mut all: Vec<AtomicU64> = marks.iter().map(|&m| AtomicU64::new(m)).collect();
-    all.resize_with(capacity.max(marks.len()), || AtomicU64::new(0));
-    lists.add(list_bytes(all.len()));
-    let list = Box::new(KeyList {
-        len: AtomicUsize::new(marks.len()),
-        marks: all.into_boxed_slice(),
-    });
-    Box::into_raw(list) as usize as u64 | LIST
+    let cap = capacity.max(marks.len());
+    let cap32 = u32::try_from(cap).expect("a pid holds fewer than 2^32 entries");
+    let layout = list_layout(cap);
+    // SAFETY: the layout has a non-zero size (the header).
+    let list = unsafe { std::alloc::alloc(layout) }.cast::<KeyList>();
+    if list.is_null() {
+        std::alloc::handle_alloc_error(layout);
+    }
+    // SAFETY: freshly allocated for the header and `cap` marks; each is written once here.
+    unsafe {
+        ptr::write(
+            list,
+            KeyList {
+                len: AtomicU32::new(marks.len() as u32),
+                cap: cap32,
+            },
+        );
+        let first = ListPtr(list).first();
+        for at in 0..cap {
+            ptr::write(first.add(at), AtomicU64::new(marks.get(at).copied().unwrap_or(0)));
+        }
+    }
+    lists.add(layout.size());
+    list as usize as u64 | LIST
 }
 
-fn as_list<'a>(data: u64) -> &'a KeyList {
-    // SAFETY: only called by the lock holder, which keeps the list alive.
-    unsafe { &*((data & !LIST) as usize as *const KeyList) }
+impl ListPtr {
+    fn header(&self) -> &KeyList {
+        // SAFETY: a live list (see `as_list`).
+        unsafe { &*self.0 }
+    }
+
+    fn len(&self) -> &AtomicU32 {
+        &self.header().len
+    }
+
+    fn first(self) -> *mut AtomicU64 {
+        // SAFETY: the marks follow the header inside the allocation (`list_layout`); the
+        // pointer keeps the provenance of the whole allocation.
+        unsafe { self.0.cast::<u8>().add(marks_offset()).cast::<AtomicU64>() }
+    }
+
+    fn marks<'a>(self) -> &'a [AtomicU64] {
+        // SAFETY: `cap` initialized marks follow the header of a live list.
+        unsafe { core::slice::from_raw_parts(self.first(), self.header().cap as usize) }
+    }
+}
+
+/// The list a monitor's data word points to. The caller keeps it alive: the lock holder,
+/// or a reader pinned since it read the word (lists are retired through the epoch).
+fn as_list(data: u64) -> ListPtr {
+    ListPtr((data & !LIST) as usize as *mut KeyList)
 }
 
 /// # Safety
 ///
 /// `data`'s list is unreachable for threads that pin from now on, and retired once.
 unsafe fn retire_list(guard: &Guard, data: u64, lists: &Counter) {
-    let list = (data & !LIST) as usize as *mut KeyList;
-    // SAFETY: as the caller guarantees.
-    let bytes = list_bytes(unsafe { &*list }.marks.len());
+    let list = as_list(data);
+    let bytes = list_layout(list.header().cap as usize).size();
     lists.sub(bytes);
-    // SAFETY: as the caller guarantees; `free_list` frees a `Box<KeyList>`.
-    unsafe { retire(guard, list, bytes, free_list) };
+    // SAFETY: as the caller guarantees; `free_list` frees what `new_list` allocated.
+    unsafe { retire(guard, list.0, bytes, free_list) };
 }
 
 /// # Safety
 ///
 /// `list` came from `new_list` and is unreachable.
 unsafe fn free_list(list: *mut KeyList) {
-    // SAFETY: as the caller guarantees.
-    drop(unsafe { Box::from_raw(list) });
+    let list = ListPtr(list);
+    let cap = list.header().cap as usize;
+    // SAFETY: as the caller guarantees: every mark and the header were written by
+    // `new_list` and are dropped once, here (loom's atomics have destructors).
+    unsafe {
+        for at in 0..cap {
+            ptr::drop_in_place(list.first().add(at));
+        }
+        ptr::drop_in_place(list.0);
+        std::alloc::dealloc(list.0.cast::<u8>(), list_layout(cap));
+    }
 }
 
-/// Heap bytes of a list of `capacity` marks.
-fn list_bytes(capacity: usize) -> usize {
-    size_of::<KeyList>() + capacity * size_of::<AtomicU64>()
+/// The allocation of a list of `capacity` marks: the header, then the marks.
+fn list_layout(capacity: usize) -> Layout {
+    let marks = Layout::array::<AtomicU64>(capacity).expect("a list of marks fits in memory");
+    let (layout, _) = Layout::new::<KeyList>()
+        .extend(marks)
+        .expect("a list of marks fits in memory");
+    layout.pad_to_align()
+}
+
+/// Where the marks start, after the header.
+fn marks_offset() -> usize {
+    let marks = Layout::new::<AtomicU64>();
+    Layout::new::<KeyList>()
+        .extend(marks)
+        .expect("a header and a mark fit in memory")
+        .1
 }
