@@ -4,10 +4,16 @@
 //! A pid has one `Monitor` record, inline in the index table, exactly while it holds at
 //! least one entry (so `monitors()` is exact). Its word holds the *mark* of its key (the
 //! key's hash, whose low 3 bits the tables ignore) or, once it holds more than one, a
-//! pointer to a `KeyList` of marks. A mark is enough to find the entry again: probe the
-//! name table with it and take the entry owned by the pid whose key has that mark. A
-//! runtime process usually holds one name, so the common case costs one 16-byte record
-//! and no allocation.
+//! pointer to a list of marks. A mark is enough to find the entry again: probe the name
+//! table with it and take the entry owned by the pid whose key has that mark. A runtime
+//! process usually holds one name, so the common case costs one 16-byte record and no
+//! allocation.
+//!
+//! A list is an array of words. If its first word is odd, it is a header (`len << 32 |
+//! cap << 1 | 1`) followed by `cap` marks, of which the first `len` are the pid's. If it
+//! is even, it is a mark, and the array is a *pair*: exactly two marks, never changed
+//! once published (a change replaces it). A process in two topics, the common list, thus
+//! costs 16 bytes, and a longer one a header word more than its marks.
 //!
 //! Changes to a pid's monitor take its lock (`raw::Locked`), so register, unregister,
 //! update and exit of one pid serialize while different pids never contend. Readers
@@ -24,24 +30,14 @@ use crate::entry::Monitor;
 use crate::partition::Partitioned;
 use crate::raw::Locked;
 use crate::reclaim::retire;
-use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 
-/// The word's data is a `KeyList` pointer, not a mark (marks have their low 3 bits clear).
+/// The word's data is a list pointer, not a mark (marks have their low 3 bits clear).
 const LIST: u64 = 0b100;
 
-/// The marks of a pid that holds more than one key: one allocation, this header followed by
-/// `cap` marks, so that the common list (a process in two topics) costs 24 bytes.
-#[repr(C)]
-struct KeyList {
-    /// Marks published to lock-free readers.
-    len: AtomicU32,
-    /// Marks allocated after the header.
-    cap: u32,
-}
-
-/// A pointer to a [`KeyList`] and the marks after it.
+/// A pid's list of marks: a pair or a headed list (module docs).
 #[derive(Clone, Copy)]
-struct ListPtr(*mut KeyList);
+struct List(*mut AtomicU64);
 
 pub(crate) type PidLock<'t, 'g, P, R> = Locked<'t, 'g, Monitor<P>, R>;
 
@@ -62,10 +58,8 @@ pub(crate) unsafe fn for_each_mark(data: u64, _guard: &Guard, mut f: impl FnMut(
         return;
     }
     // A list a monitor pointed to is retired through the epoch, after `_guard`.
-    let list = as_list(data);
     // Acquire: pairs with the Release in `add`, so marks below `len` are written.
-    let len = list.len().load(Ordering::Acquire) as usize;
-    for mark in &list.marks()[..len] {
+    for mark in as_list(data).live(Ordering::Acquire) {
         f(mark.load(Ordering::Relaxed));
     }
 }
@@ -79,22 +73,28 @@ pub(crate) fn add<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
 ) {
     let data = lock.data();
     if data & LIST == 0 {
-        lock.set_data(new_list(&[data, mark], 2, lists));
+        lock.set_data(new_pair(data, mark, lists));
         return;
     }
     let list = as_list(data);
-    // Relaxed: only the lock holder writes `len`.
-    let len = list.len().load(Ordering::Relaxed) as usize;
-    let marks = list.marks();
-    if len < marks.len() {
-        marks[len].store(mark, Ordering::Relaxed);
-        // Release: publishes the mark to lock-free readers (pairs with `for_each_mark`).
-        list.len().store(len as u32 + 1, Ordering::Release);
-        return;
+    if let Some(header) = list.header() {
+        // Relaxed: only the lock holder writes the header.
+        let (len, cap) = unpack(header.load(Ordering::Relaxed));
+        if len < cap {
+            list.marks()[len].store(mark, Ordering::Relaxed);
+            // Release: publishes the mark to lock-free readers (pairs with `for_each_mark`).
+            header.store(pack(len + 1, cap), Ordering::Release);
+            return;
+        }
     }
-    let mut all: Vec<u64> = marks.iter().map(|m| m.load(Ordering::Relaxed)).collect();
+    let mut all: Vec<u64> = list
+        .live(Ordering::Relaxed)
+        .iter()
+        .map(|m| m.load(Ordering::Relaxed))
+        .collect();
     all.push(mark);
-    lock.set_data(new_list(&all, 2 * len, lists));
+    let cap = (2 * all.len() - 2).max(4);
+    lock.set_data(new_list(&all, cap, lists));
     // SAFETY: replaced in the word (readers pinned now may still walk it).
     unsafe { retire_list(guard, data, lists) };
 }
@@ -114,7 +114,18 @@ pub(crate) fn remove<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
         return true;
     }
     let list = as_list(data);
-    let (len, marks) = (list.len().load(Ordering::Relaxed) as usize, list.marks());
+    let Some(header) = list.header() else {
+        // A pair: the other mark becomes the pid's one key.
+        let [a, b] = list.pair();
+        assert!(a == mark || b == mark, "the pid holds this key");
+        let other = if a == mark { b } else { a };
+        lock.set_data(other);
+        // SAFETY: replaced in the word (readers pinned now may still walk it).
+        unsafe { retire_list(guard, data, lists) };
+        return false;
+    };
+    let (len, cap) = unpack(header.load(Ordering::Relaxed));
+    let marks = list.marks();
     let at = marks[..len]
         .iter()
         .position(|m| m.load(Ordering::Relaxed) == mark);
@@ -124,7 +135,7 @@ pub(crate) fn remove<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
     let last = marks[len - 1].load(Ordering::Relaxed);
     marks[at].store(last, Ordering::Relaxed);
     // Release: pairs with the Acquire in `for_each_mark`.
-    list.len().store(len as u32 - 1, Ordering::Release);
+    header.store(pack(len - 1, cap), Ordering::Release);
     if len == 1 {
         clear(lock, lists, guard);
         return true;
@@ -150,7 +161,22 @@ pub(crate) fn retain<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
         return true;
     }
     let list = as_list(data);
-    let (mut len, marks) = (list.len().load(Ordering::Relaxed) as usize, list.marks());
+    let Some(header) = list.header() else {
+        let kept: Vec<u64> = list.pair().into_iter().filter(|&m| keep(m)).collect();
+        match kept[..] {
+            [_, _] => return false,
+            [one] => lock.set_data(one),
+            _ => {
+                clear(lock, lists, guard);
+                return true;
+            }
+        }
+        // SAFETY: replaced in the word (readers pinned now may still walk it).
+        unsafe { retire_list(guard, data, lists) };
+        return false;
+    };
+    let (mut len, cap) = unpack(header.load(Ordering::Relaxed));
+    let marks = list.marks();
     // Downwards, so that the mark a removal moves into place was visited already.
     for at in (0..len).rev() {
         if keep(marks[at].load(Ordering::Relaxed)) {
@@ -160,7 +186,7 @@ pub(crate) fn retain<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
         marks[at].store(last, Ordering::Relaxed);
         len -= 1;
         // Release: pairs with the Acquire in `for_each_mark`.
-        list.len().store(len as u32, Ordering::Release);
+        header.store(pack(len, cap), Ordering::Release);
     }
     if len == 0 {
         clear(lock, lists, guard);
@@ -201,63 +227,98 @@ pub(crate) fn free_all<P>(pids: &mut Partitioned<Monitor<P>>) {
 unsafe fn free(data: u64) {
     if data & LIST != 0 {
         // SAFETY: as the caller guarantees.
-        unsafe { free_list((data & !LIST) as usize as *mut KeyList) };
+        unsafe { free_list(as_list(data)) };
     }
 }
 
-fn new_list(marks: &[u64], capacity: usize, lists: &Counter) -> u64 {
-    let cap = capacity.max(marks.len());
-    let cap32 = u32::try_from(cap).expect("a pid holds fewer than 2^32 entries");
-    let layout = list_layout(cap);
-    // SAFETY: the layout has a non-zero size (the header).
-    let list = unsafe { std::alloc::alloc(layout) }.cast::<KeyList>();
+/// A pair of marks (module docs).
+fn new_pair(a: u64, b: u64, lists: &Counter) -> u64 {
+    debug_assert_eq!((a | b) & 0b111, 0);
+    alloc_words(&[a, b], lists)
+}
+
+/// A headed list of `marks`, with room for `cap`.
+fn new_list(marks: &[u64], cap: usize, lists: &Counter) -> u64 {
+    let mut words = Vec::with_capacity(1 + cap);
+    words.push(pack(marks.len(), cap));
+    words.extend_from_slice(marks);
+    words.resize(1 + cap, 0);
+    alloc_words(&words, lists)
+}
+
+fn alloc_words(words: &[u64], lists: &Counter) -> u64 {
+    let layout = words_layout(words.len());
+    // SAFETY: the layout has a non-zero size (two words at least).
+    let list = unsafe { std::alloc::alloc(layout) }.cast::<AtomicU64>();
     if list.is_null() {
         std::alloc::handle_alloc_error(layout);
     }
-    // SAFETY: freshly allocated for the header and `cap` marks; each is written once here.
-    unsafe {
-        ptr::write(
-            list,
-            KeyList {
-                len: AtomicU32::new(marks.len() as u32),
-                cap: cap32,
-            },
-        );
-        let first = ListPtr(list).first();
-        for at in 0..cap {
-            ptr::write(first.add(at), AtomicU64::new(marks.get(at).copied().unwrap_or(0)));
-        }
+    for (at, &word) in words.iter().enumerate() {
+        // SAFETY: freshly allocated for `words.len()` words; each is written once here.
+        unsafe { ptr::write(list.add(at), AtomicU64::new(word)) };
     }
     lists.add(layout.size());
     list as usize as u64 | LIST
 }
 
-impl ListPtr {
-    fn header(&self) -> &KeyList {
-        // SAFETY: a live list (see `as_list`).
-        unsafe { &*self.0 }
+/// A header word: `len` live marks of `cap`.
+fn pack(len: usize, cap: usize) -> u64 {
+    let cap = u32::try_from(cap)
+        .ok()
+        .filter(|&c| c < 1 << 31)
+        .expect("a pid holds fewer than 2^31 entries");
+    (len as u64) << 32 | u64::from(cap) << 1 | 1
+}
+
+/// `(len, cap)` of a header word.
+fn unpack(header: u64) -> (usize, usize) {
+    ((header >> 32) as usize, (header as u32 >> 1) as usize)
+}
+
+impl List {
+    /// The header, or `None` for a pair.
+    fn header<'a>(self) -> Option<&'a AtomicU64> {
+        // SAFETY: a live list (see `as_list`). Relaxed: the first word never changes
+        // between a header and a mark, and its kind was published with the list.
+        let first = unsafe { &*self.0 };
+        (first.load(Ordering::Relaxed) & 1 == 1).then_some(first)
     }
 
-    fn len(&self) -> &AtomicU32 {
-        &self.header().len
+    /// A pair's two marks.
+    fn pair(self) -> [u64; 2] {
+        // SAFETY: a live pair has two words, never changed.
+        unsafe { [0, 1].map(|at| (*self.0.add(at)).load(Ordering::Relaxed)) }
     }
 
-    fn first(self) -> *mut AtomicU64 {
-        // SAFETY: the marks follow the header inside the allocation (`list_layout`); the
-        // pointer keeps the provenance of the whole allocation.
-        unsafe { self.0.cast::<u8>().add(marks_offset()).cast::<AtomicU64>() }
-    }
-
+    /// A headed list's marks, `cap` of them.
     fn marks<'a>(self) -> &'a [AtomicU64] {
+        let header = self.header().expect("a headed list");
+        let (_, cap) = unpack(header.load(Ordering::Relaxed));
         // SAFETY: `cap` initialized marks follow the header of a live list.
-        unsafe { core::slice::from_raw_parts(self.first(), self.header().cap as usize) }
+        unsafe { core::slice::from_raw_parts(self.0.add(1), cap) }
+    }
+
+    /// The pid's marks: both of a pair, or the first `len` of a headed list, with `len`
+    /// read with `order`.
+    fn live<'a>(self, order: Ordering) -> &'a [AtomicU64] {
+        match self.header() {
+            // SAFETY: a live pair has two initialized words.
+            None => unsafe { core::slice::from_raw_parts(self.0, 2) },
+            Some(header) => &self.marks()[..unpack(header.load(order)).0],
+        }
+    }
+
+    /// Words in the allocation.
+    fn words(self) -> usize {
+        self.header()
+            .map_or(2, |h| 1 + unpack(h.load(Ordering::Relaxed)).1)
     }
 }
 
 /// The list a monitor's data word points to. The caller keeps it alive: the lock holder,
 /// or a reader pinned since it read the word (lists are retired through the epoch).
-fn as_list(data: u64) -> ListPtr {
-    ListPtr((data & !LIST) as usize as *mut KeyList)
+fn as_list(data: u64) -> List {
+    List((data & !LIST) as usize as *mut AtomicU64)
 }
 
 /// # Safety
@@ -265,43 +326,36 @@ fn as_list(data: u64) -> ListPtr {
 /// `data`'s list is unreachable for threads that pin from now on, and retired once.
 unsafe fn retire_list(guard: &Guard, data: u64, lists: &Counter) {
     let list = as_list(data);
-    let bytes = list_layout(list.header().cap as usize).size();
+    let bytes = words_layout(list.words()).size();
     lists.sub(bytes);
-    // SAFETY: as the caller guarantees; `free_list` frees what `new_list` allocated.
-    unsafe { retire(guard, list.0, bytes, free_list) };
+    // SAFETY: as the caller guarantees; `free_words` frees what `alloc_words` allocated.
+    unsafe { retire(guard, list.0, bytes, free_words) };
 }
 
 /// # Safety
 ///
-/// `list` came from `new_list` and is unreachable.
-unsafe fn free_list(list: *mut KeyList) {
-    let list = ListPtr(list);
-    let cap = list.header().cap as usize;
-    // SAFETY: as the caller guarantees: every mark and the header were written by
-    // `new_list` and are dropped once, here (loom's atomics have destructors).
+/// `list` came from `alloc_words` and is unreachable.
+unsafe fn free_list(list: List) {
+    // SAFETY: as the caller guarantees.
+    unsafe { free_words(list.0) };
+}
+
+/// # Safety
+///
+/// `first` came from `alloc_words` and is unreachable.
+unsafe fn free_words(first: *mut AtomicU64) {
+    let words = List(first).words();
+    // SAFETY: as the caller guarantees: every word was written by `alloc_words` and is
+    // dropped once, here (loom's atomics have destructors).
     unsafe {
-        for at in 0..cap {
-            ptr::drop_in_place(list.first().add(at));
+        for at in 0..words {
+            ptr::drop_in_place(first.add(at));
         }
-        ptr::drop_in_place(list.0);
-        std::alloc::dealloc(list.0.cast::<u8>(), list_layout(cap));
+        std::alloc::dealloc(first.cast::<u8>(), words_layout(words));
     }
 }
 
-/// The allocation of a list of `capacity` marks: the header, then the marks.
-fn list_layout(capacity: usize) -> Layout {
-    let marks = Layout::array::<AtomicU64>(capacity).expect("a list of marks fits in memory");
-    let (layout, _) = Layout::new::<KeyList>()
-        .extend(marks)
-        .expect("a list of marks fits in memory");
-    layout.pad_to_align()
-}
-
-/// Where the marks start, after the header.
-fn marks_offset() -> usize {
-    let marks = Layout::new::<AtomicU64>();
-    Layout::new::<KeyList>()
-        .extend(marks)
-        .expect("a header and a mark fit in memory")
-        .1
+/// The allocation of a list of `words` words.
+fn words_layout(words: usize) -> Layout {
+    Layout::array::<AtomicU64>(words).expect("a list of marks fits in memory")
 }

@@ -703,3 +703,41 @@ fn a_panicking_select_closure_leaves_the_registry_usable() {
         assert_consistent(&reg);
     });
 }
+
+/// A pid's keys move from the monitor word to a pair, to a headed list that grows, and
+/// back; `keys` stays exact and `Stats::entry_bytes` (the lists' bytes) follows each step.
+#[test]
+fn a_pids_key_list_goes_from_one_key_to_a_pair_to_a_list_and_back() {
+    for partitions in [1, 8] {
+        let reg: Unique<u64, u64> = Unique::builder().partitions(partitions).build();
+        let p = Pid::new(1);
+        let keys = |reg: &Unique<u64, u64>| {
+            let mut keys = reg.keys(p);
+            keys.sort_unstable();
+            keys
+        };
+        let bytes = |reg: &Unique<u64, u64>| reg.stats().entry_bytes;
+        reg.register(p, 1, 0).unwrap();
+        assert_eq!((keys(&reg), bytes(&reg)), (vec![1], 0), "one key: no list");
+        reg.register(p, 2, 0).unwrap();
+        assert_eq!((keys(&reg), bytes(&reg)), (vec![1, 2], 16), "a pair: two words");
+        assert!(reg.unregister(p, &1));
+        assert_eq!((keys(&reg), bytes(&reg)), (vec![2], 0), "back to one key");
+        reg.register(p, 1, 0).unwrap();
+        reg.register(p, 3, 0).unwrap();
+        assert_eq!((keys(&reg), bytes(&reg)), (vec![1, 2, 3], 40), "header and 4 marks");
+        assert!(reg.unregister(p, &2));
+        assert_eq!(keys(&reg), [1, 3]);
+        for k in 4..=6 {
+            reg.register(p, k, 0).unwrap();
+        }
+        assert_eq!((keys(&reg), bytes(&reg)), (vec![1, 3, 4, 5, 6], 72), "regrown to 8");
+        assert_eq!(reg.process_down(p), 5);
+        assert_eq!((keys(&reg), bytes(&reg), reg.monitors()), (vec![], 0, 0));
+        // A pair taken apart by an exit.
+        reg.register(p, 7, 0).unwrap();
+        reg.register(p, 8, 0).unwrap();
+        assert_eq!(reg.process_down(p), 2);
+        assert_eq!((reg.count(), bytes(&reg)), (0, 0));
+    }
+}
