@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::bags::{Bags, DashMapBags, RegentBags, RwLockBags};
+use crate::bags::{Bags, DashMapBags, FlurryBags, PapayaBags, RegentBags, RwLockBags, SccBags};
 use crate::count::Count;
 use crate::report::{self, figure, Provenance, Table};
 use crate::{alloc, Error};
@@ -99,6 +99,9 @@ pub fn run(args: &DuplicateArgs) -> Result<PathBuf, Error> {
         measure::<RegentBags<false>>(args, true)?,
         measure::<RegentBags<true>>(args, true)?,
         measure::<DashMapBags>(args, false)?,
+        measure::<SccBags>(args, false)?,
+        measure::<PapayaBags>(args, false)?,
+        measure::<FlurryBags>(args, false)?,
         measure::<RwLockBags>(args, false)?,
     ];
     let result = DuplicateResult {
@@ -362,9 +365,13 @@ fn write_markdown(path: &Path, body: &str, json: &Path, run: &Run) -> std::io::R
          new one and letting the oldest leave; the rows show how each peer's rate changes \
          as the key grows. *bytes per entry*: live bytes (counting allocator) after {} \
          entries, each pid joining one of {} keys, pid index included. The last column \
-         divides regent's (partitioned by key) figure by the best of dashmap and rwlock. \
+         divides regent's (partitioned by key) figure by the best non-regent peer's. \
          `regent (by pid)` spreads a key's entries over partitions by pid (Elixir's \
-         `{{:duplicate, :pid}}`).\n\n{body}",
+         `{{:duplicate, :pid}}`). The other peers are the bags a runtime would build from \
+         each crate: a map of per-key member maps plus a pid → keys index for exits \
+         (dashmap, scc, papaya, flurry; papaya and flurry keep emptied keys, since their \
+         values are immutable and removing a key's map could race a join into it), or one \
+         `RwLock` around two hashbrown maps (rwlock).\n\n{body}",
         json.display(),
         run.reps,
         Count(run.entries),

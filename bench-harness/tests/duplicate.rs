@@ -31,7 +31,15 @@ fn tiny_duplicate_run_measures_every_bag_and_writes_the_report() {
     let peers = &json["peers"];
     assert_eq!(
         common::strings(peers, "peer"),
-        ["regent (by key)", "regent (by pid)", "dashmap", "rwlock"]
+        [
+            "regent (by key)",
+            "regent (by pid)",
+            "dashmap",
+            "scc",
+            "papaya",
+            "flurry",
+            "rwlock"
+        ]
     );
     for peer in peers.as_array().unwrap() {
         assert!(peer["dispatch_entries_per_s"].as_f64().unwrap() > 0.0);

@@ -22,7 +22,8 @@ unsafe impl<K, V, P> Record for Entry<K, V, P> {
 }
 
 /// A monitored pid: its record in the monitor index. The word holds the lock bits and,
-/// above them, either the mark of the pid's one key or a pointer to its `KeyList`.
+/// above them, either the mark of the pid's one key or a pointer to its list of marks
+/// (`monitor` module docs).
 pub(crate) struct Monitor<P> {
     pub(crate) pid: P,
     word: AtomicU64,

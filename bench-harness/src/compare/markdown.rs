@@ -66,7 +66,10 @@ pub(super) fn write(path: &Path, json: &Path, result: &CompareResult) -> Result<
          and pid \
          index in `DashMap`s, as ractor does it); scc (`HashIndex` names, `HashMap` pid \
          index); papaya; flurry; rwlock (`RwLock<hashbrown>`, one lock for both maps, the \
-         \"GenServer holding a map\"); beam (Elixir's own `Registry`, see below). The ratio \
+         \"GenServer holding a map\"); beam (Elixir's own `Registry`, see below). For \
+         `dispatch` and `join_leave` each Rust peer is a duplicate registry: regent's \
+         `Duplicate` partitioned by key, and for the others a map of per-key member maps \
+         plus a pid index built from the same crate (rwlock: both under one lock). The ratio \
          columns divide regent's figure by the best other Rust peer's and by beam's: above \
          1 is better for Mops/s, below 1 for bytes.\n",
         run.reps

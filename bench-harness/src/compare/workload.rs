@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use crate::bags::{Bags, DashMapBags, RegentBags, RwLockBags};
+use crate::bags::{Bags, DashMapBags, FlurryBags, PapayaBags, RegentBags, RwLockBags, SccBags};
 use crate::peers::{
     DashMapPeer, FlurryPeer, PapayaPeer, Peer, RegentPeer, Registry, RwLockPeer, SccPeer,
 };
@@ -12,8 +12,9 @@ use crate::{alloc, duplicate, report, Error};
 
 /// A workload of `compare`, named in tables and JSON as on the command line.
 ///
-/// `dispatch` and `join_leave` run on duplicate registries ([`crate::bags`]): peers without
-/// a bag adapter (scc, papaya, flurry) have no figure there.
+/// `dispatch` and `join_leave` run on duplicate registries: each Rust peer's bag adapter
+/// ([`crate::bags`]), built from the same crate as its name table (regent partitioned by
+/// key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
 #[value(rename_all = "snake_case")]
 pub enum Workload {
@@ -136,7 +137,7 @@ pub struct Figures {
     /// The middle pass of each measured phase, by elapsed time.
     pub mops: Vec<(Phase, f64)>,
     pub bytes_per_entry: Option<f64>,
-    /// Bag workloads, for peers with a bag adapter.
+    /// Bag workloads (every Rust peer), and regent's batch lookup.
     pub bags: Vec<(Workload, f64)>,
 }
 
@@ -187,8 +188,11 @@ pub fn measure_peer(
         figures.bags = match peer {
             Peer::Regent => measure_bags::<RegentBags<false>>(bags, keys, threads, reps)?,
             Peer::Dashmap => measure_bags::<DashMapBags>(bags, keys, threads, reps)?,
+            Peer::Scc => measure_bags::<SccBags>(bags, keys, threads, reps)?,
+            Peer::Papaya => measure_bags::<PapayaBags>(bags, keys, threads, reps)?,
+            Peer::Flurry => measure_bags::<FlurryBags>(bags, keys, threads, reps)?,
             Peer::Rwlock => measure_bags::<RwLockBags>(bags, keys, threads, reps)?,
-            _ => Vec::new(),
+            Peer::Beam => unreachable!("beam was refused above"),
         };
     }
     if peer == Peer::Regent && workloads.contains(&Workload::LookupMany) {
