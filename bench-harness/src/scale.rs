@@ -104,6 +104,10 @@ pub struct ScaleArgs {
     /// A CI-sized run: 50k processes, a half-second steady phase
     #[arg(long)]
     pub quick: bool,
+    /// Renders --report from this result file instead of running (for a report per run
+    /// size, e.g. `--from results/scale-<stamp>.json --report reports/scale-100m.md`)
+    #[arg(long, value_name = "JSON")]
+    pub from: Option<PathBuf>,
 }
 
 impl Default for ScaleArgs {
@@ -215,6 +219,11 @@ struct Measured {
 /// written: a leak, an entry or monitor left, a stale lookup, a dead delivery, a wrong
 /// result), or a file could not be written.
 pub fn run(args: &ScaleArgs) -> Result<PathBuf, Error> {
+    if let Some(json) = &args.from {
+        markdown::render(json, &args.report)?;
+        println!("wrote {}", args.report.display());
+        return Ok(json.clone());
+    }
     let plan = args.plan()?;
     let provenance = Provenance::detect(&command(&plan));
     let stamp = report::utc_stamp(SystemTime::now());

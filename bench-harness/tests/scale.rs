@@ -44,6 +44,32 @@ fn quick_scale_run_leaves_nothing_behind_and_writes_json_and_report() {
         .iter()
         .map(|c| fs::read_to_string(out.join(format!("scale-{c}.svg"))).expect("chart"))
         .collect();
+    // `--from` renders that result into another report, with its own charts, without
+    // running again.
+    let again = out.join("again.md");
+    let from = ScaleArgs {
+        from: Some(path.clone()),
+        report: again.clone(),
+        ..ScaleArgs::default()
+    };
+    assert_eq!(scale::run(&from).expect("render"), path);
+    let rendered = fs::read_to_string(&again).expect("rendered report");
+    assert_eq!(rendered.replace("again-", "scale-"), markdown);
+    assert!(out.join("again-growth.svg").exists());
+    // An older result with more processes keeps its own section in the regenerated report;
+    // a smaller one does not.
+    assert!(!markdown.contains("## The largest run"));
+    let mut larger = json.clone();
+    larger["run"]["processes"] = (json["run"]["processes"].as_u64().unwrap() * 10).into();
+    let older = out.join("scale-20000101T000000Z.json");
+    fs::write(&older, serde_json::to_string(&larger).unwrap()).unwrap();
+    scale::markdown::regenerate(&out, &again).expect("regenerate");
+    let with_larger = fs::read_to_string(&again).expect("regenerated report");
+    assert!(
+        with_larger.contains("## The largest run: 500k processes"),
+        "{with_larger}"
+    );
+    assert!(with_larger.contains("scale-20000101T000000Z.json"));
     fs::remove_dir_all(&out).unwrap();
 
     // The schema of the issue, exactly as named there.

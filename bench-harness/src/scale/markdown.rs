@@ -37,8 +37,53 @@ pub fn newest(dir: &Path) -> Result<PathBuf, Error> {
 /// If the result cannot be read or parsed, or a file cannot be written.
 pub fn regenerate(results: &Path, report: &Path) -> Result<PathBuf, Error> {
     let json = newest(results)?;
-    let result: ScaleResult = serde_json::from_str(&fs::read_to_string(&json)?)
-        .map_err(|e| format!("{}: {e}", json.display()))?;
+    let larger = largest(results).filter(|(path, _)| *path != json);
+    let newest_processes = read(&json)?.run.processes;
+    let larger = larger.filter(|(_, r)| r.run.processes > newest_processes);
+    write(&json, larger.as_ref(), report)?;
+    Ok(json)
+}
+
+/// The result with the most processes in `dir` (the newest of equals), skipping files that
+/// do not parse (results of older versions of the schema).
+fn largest(dir: &Path) -> Option<(PathBuf, ScaleResult)> {
+    let mut best: Option<(PathBuf, ScaleResult)> = None;
+    for entry in fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if !name.is_some_and(|n| n.starts_with("scale-") && n.ends_with(".json")) {
+            continue;
+        }
+        let Ok(result) = read(&path) else { continue };
+        let key = |p: &Path, r: &ScaleResult| (r.run.processes, p.to_path_buf());
+        if best
+            .as_ref()
+            .is_none_or(|(bp, br)| key(&path, &result) > key(bp, br))
+        {
+            best = Some((path, result));
+        }
+    }
+    best
+}
+
+fn read(json: &Path) -> Result<ScaleResult, Error> {
+    serde_json::from_str(&fs::read_to_string(json)?)
+        .map_err(|e| format!("{}: {e}", json.display()).into())
+}
+
+/// Renders the result `json` into the markdown file `report` and its charts
+/// (`<report stem>-*.svg` beside it).
+///
+/// # Errors
+///
+/// If the result cannot be read or parsed, or a file cannot be written.
+pub fn render(json: &Path, report: &Path) -> Result<(), Error> {
+    write(json, None, report)
+}
+
+/// Writes the report of `json`, with a section on `larger`, a run with more processes.
+fn write(json: &Path, larger: Option<&(PathBuf, ScaleResult)>, report: &Path) -> Result<(), Error> {
+    let result = read(json)?;
     let dir = report.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let stem = report
@@ -52,8 +97,33 @@ pub fn regenerate(results: &Path, report: &Path) -> Result<PathBuf, Error> {
     throughput(&dir.join(&charts[0]), &result)?;
     memory(&dir.join(&charts[1]), &result)?;
     growth(&dir.join(&charts[2]), &result)?;
-    fs::write(report, markdown(&result, &json, &charts))?;
-    Ok(json)
+    let mut text = markdown(&result, json, &charts);
+    if let Some((path, larger)) = larger {
+        text.push_str(&larger_section(path, larger));
+    }
+    fs::write(report, text)?;
+    Ok(())
+}
+
+/// The figures of the largest run in the results folder, when it is not the newest.
+fn larger_section(json: &Path, result: &ScaleResult) -> String {
+    let json = json.strip_prefix(report::workspace_dir()).unwrap_or(json);
+    let failures = result.failures();
+    let verdict = if failures.is_empty() {
+        "Every check passed.".to_owned()
+    } else {
+        format!("**Checks failed:** {}.", failures.join("; "))
+    };
+    format!(
+        "\n## The largest run: {processes} processes\n\n\
+         The largest run in the results folder (`{json}`), kept here after smaller runs. \
+         {headline}.\n\n{origin}\n{verdict}\n\n{tables}",
+        processes = Count(result.run.processes),
+        json = json.display(),
+        headline = result.headline(),
+        origin = result.run.origin.describe(),
+        tables = result.tables(),
+    )
 }
 
 fn markdown(result: &ScaleResult, json: &Path, charts: &[String; 3]) -> String {
