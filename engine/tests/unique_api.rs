@@ -720,18 +720,30 @@ fn a_pids_key_list_goes_from_one_key_to_a_pair_to_a_list_and_back() {
         reg.register(p, 1, 0).unwrap();
         assert_eq!((keys(&reg), bytes(&reg)), (vec![1], 0), "one key: no list");
         reg.register(p, 2, 0).unwrap();
-        assert_eq!((keys(&reg), bytes(&reg)), (vec![1, 2], 16), "a pair: two words");
+        assert_eq!(
+            (keys(&reg), bytes(&reg)),
+            (vec![1, 2], 16),
+            "a pair: two words"
+        );
         assert!(reg.unregister(p, &1));
         assert_eq!((keys(&reg), bytes(&reg)), (vec![2], 0), "back to one key");
         reg.register(p, 1, 0).unwrap();
         reg.register(p, 3, 0).unwrap();
-        assert_eq!((keys(&reg), bytes(&reg)), (vec![1, 2, 3], 40), "header and 4 marks");
+        assert_eq!(
+            (keys(&reg), bytes(&reg)),
+            (vec![1, 2, 3], 40),
+            "header and 4 marks"
+        );
         assert!(reg.unregister(p, &2));
         assert_eq!(keys(&reg), [1, 3]);
         for k in 4..=6 {
             reg.register(p, k, 0).unwrap();
         }
-        assert_eq!((keys(&reg), bytes(&reg)), (vec![1, 3, 4, 5, 6], 72), "regrown to 8");
+        assert_eq!(
+            (keys(&reg), bytes(&reg)),
+            (vec![1, 3, 4, 5, 6], 72),
+            "regrown to 8"
+        );
         assert_eq!(reg.process_down(p), 5);
         assert_eq!((keys(&reg), bytes(&reg), reg.monitors()), (vec![], 0, 0));
         // A pair taken apart by an exit.

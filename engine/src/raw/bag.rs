@@ -4,7 +4,9 @@
 //! A bag is a chain of segments of slots, each half as large again as the one before (up
 //! to `MAX_SEGMENT`, 1,024 slots), so a bag's capacity grows by about 1.5× a segment: a
 //! bag wastes up to a third of its slots, not half as with doubling, which at the Zipf
-//! topic sizes of the scale run is 1.13 slots per entry instead of 1.21. A slot holds one `(pid, value)` entry behind a control word:
+//! topic sizes of the scale run is 1.13 slots per entry instead of 1.21. A segment is one
+//! allocation, a 16-byte header then its slots. A slot holds one `(pid, value)` entry
+//! behind a control word:
 //!
 //! * `0`: never used;
 //! * `bag | LIVE`: a published entry. The word names its bag, so the monitor index, which
@@ -32,13 +34,15 @@
 //! last one to let go frees the bag. Memory follows a key's high-water mark until the key
 //! empties: slots are reused, segments are freed with the bag.
 
+use core::alloc::Layout;
+use core::marker::PhantomData;
 use core::mem::{size_of, MaybeUninit};
 use core::ptr;
 
 use crossbeam_epoch::Guard;
 
 use crate::reclaim::{add_retired, defer};
-use crate::sync::{fence, AtomicPtr, AtomicUsize, Cell, Ordering};
+use crate::sync::{fence, AtomicPtr, AtomicU32, AtomicUsize, Cell, Ordering};
 
 /// Control word: a published entry (the rest of the word is its bag's address).
 const LIVE: usize = 0b001;
@@ -76,11 +80,16 @@ pub(crate) struct Slot<V, P> {
     value: Cell<MaybeUninit<V>>,
 }
 
+/// A run of slots: this header, then `len` slots in the same allocation. Reached only
+/// through raw pointers from [`Segment::alloc`], whose provenance covers the slots.
+#[repr(C)]
 struct Segment<V, P> {
     next: AtomicPtr<Segment<V, P>>,
-    /// Slots handed out; claims past the end overshoot it and move to the next segment.
-    used: AtomicUsize,
-    slots: Box<[Slot<V, P>]>,
+    /// Slots handed out; claims past the end overshoot it (by at most one per claiming
+    /// thread) and move to the next segment.
+    used: AtomicU32,
+    len: u32,
+    _slots: PhantomData<Slot<V, P>>,
 }
 
 /// The entries of one key. Aligned to 8: its address, tagged `LIVE`, is a control word.
@@ -221,18 +230,20 @@ impl<K, V, P: Copy> Bag<K, V, P> {
         loop {
             // Acquire: pairs with the Release CAS that made the segment the tail (or the
             // bag's publication), so its slots are initialized.
+            let current = self.tail.load(Ordering::Acquire);
             // SAFETY: segments live as long as the bag.
-            let segment = unsafe { &*self.tail.load(Ordering::Acquire) };
+            let segment = unsafe { &*current };
             // Relaxed: the index is ours by the RMW; the entry is published by `ctrl`.
-            let i = segment.used.fetch_add(1, Ordering::Relaxed);
-            if let Some(slot) = segment.slots.get(i) {
+            let i = segment.used.fetch_add(1, Ordering::Relaxed) as usize;
+            // SAFETY: as above.
+            if let Some(slot) = unsafe { Segment::slots(current) }.get(i) {
                 return (slot, grown);
             }
             // Full: append the next segment (or find it appended) and move the tail on.
             // Acquire: pairs with the Release CAS below, so its slots are initialized.
             let mut next = segment.next.load(Ordering::Acquire);
             if next.is_null() {
-                let len = grown_len(segment.slots.len());
+                let len = grown_len(segment.len as usize);
                 let fresh = Segment::alloc(len);
                 // Release: publishes the new segment's slots; pairs with the Acquire loads
                 // of `next` here and in `for_each`.
@@ -250,19 +261,16 @@ impl<K, V, P: Copy> Bag<K, V, P> {
                     }
                     Err(theirs) => {
                         // SAFETY: never published.
-                        drop(unsafe { Box::from_raw(fresh) });
+                        unsafe { Segment::free(fresh) };
                         next = theirs;
                     }
                 }
             }
             // Release: pairs with the Acquire load of `tail` above. A failed CAS means
             // another thread moved the tail already.
-            let _ = self.tail.compare_exchange(
-                ptr::from_ref(segment).cast_mut(),
-                next,
-                Ordering::Release,
-                Ordering::Relaxed,
-            );
+            let _ = self
+                .tail
+                .compare_exchange(current, next, Ordering::Release, Ordering::Relaxed);
         }
     }
 
@@ -398,8 +406,9 @@ impl<K, V, P: Copy> Bag<K, V, P> {
         while !segment.is_null() {
             // SAFETY: segments live as long as the bag, which the guard keeps.
             let s = unsafe { &*segment };
-            let used = s.used.load(Ordering::Relaxed).min(s.slots.len());
-            f(&s.slots[..used]);
+            let used = (s.used.load(Ordering::Relaxed) as usize).min(s.len as usize);
+            // SAFETY: as above.
+            f(&unsafe { Segment::slots(segment) }[..used]);
             // Acquire: pairs with the Release CAS that appended the segment.
             segment = s.next.load(Ordering::Acquire);
         }
@@ -437,7 +446,8 @@ impl<K, V, P> Bag<K, V, P> {
         while !segment.is_null() {
             // SAFETY: as above.
             let s = unsafe { &*segment };
-            for slot in s.slots.iter() {
+            // SAFETY: as above.
+            for slot in unsafe { Segment::slots(segment) } {
                 if slot.ctrl.load(Ordering::Relaxed) & LIVE != 0 {
                     // SAFETY: a live value is dropped once: here, never by a reclamation.
                     unsafe { (*slot.value.get_mut()).assume_init_drop() };
@@ -534,22 +544,92 @@ impl<V, P: Copy> Slot<V, P> {
 
 impl<V, P> Segment<V, P> {
     fn alloc(len: usize) -> *mut Segment<V, P> {
-        let slots = (0..len)
-            .map(|_| Slot {
-                ctrl: AtomicUsize::new(0),
-                pid: Cell::new(MaybeUninit::uninit()),
-                value: Cell::new(MaybeUninit::uninit()),
-            })
-            .collect();
-        Box::into_raw(Box::new(Segment {
+        let layout = Self::layout(len);
+        // SAFETY: the layout has a non-zero size (the header).
+        let segment = unsafe { std::alloc::alloc(layout) }.cast::<Segment<V, P>>();
+        if segment.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        let header = Segment {
             next: AtomicPtr::new(ptr::null_mut()),
-            used: AtomicUsize::new(0),
-            slots,
-        }))
+            used: AtomicU32::new(0),
+            len: u32::try_from(len).expect("a segment holds at most MAX_SEGMENT slots"),
+            _slots: PhantomData,
+        };
+        // SAFETY: freshly allocated for the header and `len` slots; each is written once.
+        unsafe {
+            ptr::write(segment, header);
+            let first = Self::first(segment).cast_mut();
+            for at in 0..len {
+                ptr::write(
+                    first.add(at),
+                    Slot {
+                        ctrl: AtomicUsize::new(0),
+                        pid: Cell::new(MaybeUninit::uninit()),
+                        value: Cell::new(MaybeUninit::uninit()),
+                    },
+                );
+            }
+        }
+        segment
+    }
+
+    /// The slots of `segment`.
+    ///
+    /// # Safety
+    ///
+    /// `segment` came from [`alloc`](Self::alloc) and is not freed during `'a`.
+    unsafe fn slots<'a>(segment: *const Segment<V, P>) -> &'a [Slot<V, P>] {
+        // SAFETY: as the caller guarantees; `len` initialized slots follow the header.
+        unsafe { core::slice::from_raw_parts(Self::first(segment), (*segment).len as usize) }
+    }
+
+    /// Frees `segment` and its slots (whose values were dropped already or never written:
+    /// slots hold `MaybeUninit`).
+    ///
+    /// # Safety
+    ///
+    /// `segment` came from [`alloc`](Self::alloc), and no thread can reach it any more.
+    unsafe fn free(segment: *mut Segment<V, P>) {
+        // SAFETY: as the caller guarantees: each slot and the header are dropped once
+        // (loom's atomics and cells have destructors), then the allocation is freed.
+        unsafe {
+            let len = (*segment).len as usize;
+            let first = Self::first(segment).cast_mut();
+            for at in 0..len {
+                ptr::drop_in_place(first.add(at));
+            }
+            ptr::drop_in_place(segment);
+            std::alloc::dealloc(segment.cast::<u8>(), Self::layout(len));
+        }
+    }
+
+    /// The first slot, after the header.
+    fn first(segment: *const Segment<V, P>) -> *const Slot<V, P> {
+        // In bounds of the allocation (`layout`); keeps the pointer's provenance.
+        segment
+            .cast::<u8>()
+            .wrapping_add(Self::slots_offset())
+            .cast::<Slot<V, P>>()
+    }
+
+    fn slots_offset() -> usize {
+        Layout::new::<Self>()
+            .extend(Layout::new::<Slot<V, P>>())
+            .expect("a header and a slot fit in memory")
+            .1
+    }
+
+    fn layout(len: usize) -> Layout {
+        let slots = Layout::array::<Slot<V, P>>(len).expect("a segment fits in memory");
+        let (layout, _) = Layout::new::<Self>()
+            .extend(slots)
+            .expect("a segment fits in memory");
+        layout.pad_to_align()
     }
 
     fn bytes(len: usize) -> usize {
-        size_of::<Self>() + len * size_of::<Slot<V, P>>()
+        Self::layout(len).size()
     }
 }
 
@@ -559,8 +639,10 @@ impl<K, V, P> Drop for Bag<K, V, P> {
         let mut segment = self.head;
         while !segment.is_null() {
             // SAFETY: the bag owns its chain; nothing else can reach it any more.
-            let boxed = unsafe { Box::from_raw(segment) };
-            segment = boxed.next.load(Ordering::Relaxed);
+            let next = unsafe { &*segment }.next.load(Ordering::Relaxed);
+            // SAFETY: as above; freed once, here.
+            unsafe { Segment::free(segment) };
+            segment = next;
         }
     }
 }
