@@ -160,9 +160,13 @@ impl<E: Record> RawTable<E> {
             // SAFETY: a published record of a frozen group; arrays outlive the guard.
             hashes[i] = rehash(unsafe { &*array.record(g, i) });
         }
+        let mut copied = 0;
         for i in indices(current(ctrl)) {
             copy(next, hashes[i], array.record(g, i));
+            copied += 1;
         }
+        // Once per group, not per record: a sharded count, read only to decide growth.
+        next.used.add(copied);
         // Release: publishes the copies; pairs with the Acquire loads that check MIGRATED.
         word.fetch_or(MIGRATED, Ordering::Release);
         // AcqRel: whoever counts the last group must see every other group's copies.
@@ -238,7 +242,6 @@ fn copy<E: Record>(next: &Array<E>, hash: u64, src: *const E) {
                 // SAFETY: `src` is a published record of a frozen group; the slot is ours.
                 unsafe { E::migrate(src, next.slot(g, i)) };
                 publish(next, g, i, hash);
-                next.used.add(1);
                 return;
             }
         }
