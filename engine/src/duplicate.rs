@@ -51,6 +51,11 @@ pub enum PartitionBy {
 /// one. [`process_down`](Self::process_down) removes every entry of an exited process in
 /// O(its entries), linearizably.
 ///
+/// Memory: a key's bag grows by segments (one allocation each), a pid's monitor by a key
+/// list once it holds a second entry, and the tables by new arrays. A failed allocation
+/// aborts the process through [`std::alloc::handle_alloc_error`], as for
+/// [`Unique`](crate::Unique); [`stats`](Self::stats) shows what the registry holds.
+///
 /// ```
 /// use regent::{Duplicate, Pid};
 ///

@@ -53,6 +53,17 @@ use crate::{DefaultHashBuilder, Existing, Mailbox, SendError};
 /// Keys' `Hash` and `Eq` must not panic: a table migration rehashes keys, and a panic in
 /// the middle of copying a group would leave writers of that group waiting for it.
 ///
+/// # Memory and allocation failure
+///
+/// Entries live inline in the tables' arrays; a registration allocates only when a table
+/// grows (a new array, twice the live entries) or when a pid takes its second or a later
+/// key (its key list). If the global allocator fails, regent calls
+/// [`std::alloc::handle_alloc_error`], which aborts the process, as `Vec` and `Box` do: no
+/// call returns with the registry half-changed. To bound memory instead, build with
+/// [`max_entries`](UniqueBuilder::max_entries) and use
+/// [`try_register`](Unique::try_register), which answers `Full` before allocating, and
+/// watch [`stats`](Unique::stats). Sizes whose byte count would overflow `usize` panic.
+///
 /// [`process_down`]: Unique::process_down
 pub struct Unique<K, V = (), P = Pid, S = DefaultHashBuilder> {
     /// Entries, inline, by hash of key.
