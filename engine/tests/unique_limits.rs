@@ -488,3 +488,71 @@ fn a_registration_that_loses_does_not_make_another_one_full() {
         assert_eq!(reg.count(), 2);
     });
 }
+
+// ---------- allocation failure ----------
+
+/// A registration whose table growth cannot be allocated aborts the process, as the docs
+/// say (`handle_alloc_error`, like `Vec`): it does not crash on a null pointer, hang or
+/// unwind with the registry half-changed. The child runs under `ulimit -v` 256 MiB.
+#[test]
+fn a_failed_allocation_aborts_the_process() {
+    use std::os::unix::process::ExitStatusExt;
+    let status = common::child_test(
+        "allocation_failure_child",
+        Duration::from_secs(120),
+        Some(256 << 10),
+    )
+    .expect("the child ends by itself");
+    // SIGABRT (6): `handle_alloc_error` aborts; a null dereference would be SIGSEGV (11), a
+    // panic exit code 101.
+    assert_eq!(status.signal(), Some(6), "{status:?}");
+}
+
+/// Registers until memory runs out; run in a child by `a_failed_allocation_aborts_the_process`.
+#[test]
+#[ignore = "runs in a child process of a_failed_allocation_aborts_the_process"]
+fn allocation_failure_child() {
+    if !common::in_child("allocation_failure_child") {
+        return;
+    }
+    let reg: Unique<u64, u64> = Unique::builder().partitions(1).build();
+    for k in 0.. {
+        reg.register(Pid::new(k), k, k).unwrap();
+    }
+}
+
+/// At the same memory limit, a registry bounded by `max_entries` answers `Full` and never
+/// reaches the allocator's limit.
+#[test]
+fn a_bounded_registry_answers_full_before_memory_runs_out() {
+    let status = common::child_test(
+        "bounded_registry_child",
+        Duration::from_secs(120),
+        Some(256 << 10),
+    )
+    .expect("the child ends by itself");
+    assert!(status.success(), "{status:?}");
+}
+
+/// Run in a child by `a_bounded_registry_answers_full_before_memory_runs_out`.
+#[test]
+#[ignore = "runs in a child process of a_bounded_registry_answers_full_before_memory_runs_out"]
+fn bounded_registry_child() {
+    if !common::in_child("bounded_registry_child") {
+        return;
+    }
+    const MAX: u64 = 100_000;
+    let reg: Unique<u64, u64> = Unique::builder()
+        .partitions(1)
+        .max_entries(MAX as usize)
+        .build();
+    let mut full = 0;
+    for k in 0..10 * MAX {
+        match reg.try_register(Pid::new(k), k, k) {
+            Ok(()) => {}
+            Err(TryRegisterError::Full { .. }) => full += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((reg.count(), full), (MAX as usize, 9 * MAX));
+}
