@@ -154,6 +154,15 @@ mod tests {
                 )
                 .unwrap();
         }
+        // Growth is cooperative: a migration the fill left in flight advances only as
+        // writers help it, and `split_tables` refuses a registry mid-migration. Throwaway
+        // registrations, reported down at once, finish it (as `World::finish_migrations`).
+        let mut k = 1 << 40;
+        while registry.stats().migrations != 0 {
+            registry.register(Pid::new(k), k, Inbox::new(k)).unwrap();
+            registry.process_down(Pid::new(k));
+            k += 1;
+        }
         let stats = registry.stats();
         let (names, monitors) = split_tables(&stats, UNIQUE_RECORD, MONITOR_RECORD).unwrap();
         assert_eq!(names + monitors, stats.table_bytes);
