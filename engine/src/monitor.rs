@@ -94,9 +94,7 @@ pub(crate) fn add<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
         .collect();
     all.push(mark);
     let cap = (2 * all.len() - 2).max(4);
-    lock.set_data(new_list(&all, cap, lists));
-    // SAFETY: replaced in the word (readers pinned now may still walk it).
-    unsafe { retire_list(guard, data, lists) };
+    replace_list(lock, new_list(&all, cap, lists), lists, guard);
 }
 
 /// Removes one occurrence of `mark` from the locked pid's keys; returns whether none are
@@ -118,10 +116,7 @@ pub(crate) fn remove<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
         // A pair: the other mark becomes the pid's one key.
         let [a, b] = list.pair();
         assert!(a == mark || b == mark, "the pid holds this key");
-        let other = if a == mark { b } else { a };
-        lock.set_data(other);
-        // SAFETY: replaced in the word (readers pinned now may still walk it).
-        unsafe { retire_list(guard, data, lists) };
+        replace_list(lock, if a == mark { b } else { a }, lists, guard);
         return false;
     };
     let (len, cap) = unpack(header.load(Ordering::Relaxed));
@@ -163,17 +158,17 @@ pub(crate) fn retain<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
     let list = as_list(data);
     let Some(header) = list.header() else {
         let kept: Vec<u64> = list.pair().into_iter().filter(|&m| keep(m)).collect();
-        match kept[..] {
-            [_, _] => return false,
-            [one] => lock.set_data(one),
+        return match kept[..] {
+            [_, _] => false,
+            [one] => {
+                replace_list(lock, one, lists, guard);
+                false
+            }
             _ => {
                 clear(lock, lists, guard);
-                return true;
+                true
             }
-        }
-        // SAFETY: replaced in the word (readers pinned now may still walk it).
-        unsafe { retire_list(guard, data, lists) };
-        return false;
+        };
     };
     let (mut len, cap) = unpack(header.load(Ordering::Relaxed));
     let marks = list.marks();
@@ -193,6 +188,21 @@ pub(crate) fn retain<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
         return true;
     }
     false
+}
+
+/// Puts `data` (a mark or a new list) in the locked pid's word in place of its list, and
+/// retires the list.
+fn replace_list<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
+    lock: &mut PidLock<'_, '_, P, R>,
+    data: u64,
+    lists: &Counter,
+    guard: &Guard,
+) {
+    let old = lock.data();
+    debug_assert_ne!(old & LIST, 0, "the pid holds a list");
+    lock.set_data(data);
+    // SAFETY: replaced in the word (readers pinned now may still walk it), retired once.
+    unsafe { retire_list(guard, old, lists) };
 }
 
 /// Lets the locked pid's monitor go when the lock is released, freeing its list.
@@ -227,7 +237,7 @@ pub(crate) fn free_all<P>(pids: &mut Partitioned<Monitor<P>>) {
 unsafe fn free(data: u64) {
     if data & LIST != 0 {
         // SAFETY: as the caller guarantees.
-        unsafe { free_list(as_list(data)) };
+        unsafe { free_words(as_list(data).0) };
     }
 }
 
@@ -248,11 +258,7 @@ fn new_list(marks: &[u64], cap: usize, lists: &Counter) -> u64 {
 
 fn alloc_words(words: &[u64], lists: &Counter) -> u64 {
     let layout = words_layout(words.len());
-    // SAFETY: the layout has a non-zero size (two words at least).
-    let list = unsafe { std::alloc::alloc(layout) }.cast::<AtomicU64>();
-    if list.is_null() {
-        std::alloc::handle_alloc_error(layout);
-    }
+    let list = crate::raw::allocate(layout, false).cast::<AtomicU64>();
     for (at, &word) in words.iter().enumerate() {
         // SAFETY: freshly allocated for `words.len()` words; each is written once here.
         unsafe { ptr::write(list.add(at), AtomicU64::new(word)) };
@@ -330,14 +336,6 @@ unsafe fn retire_list(guard: &Guard, data: u64, lists: &Counter) {
     lists.sub(bytes);
     // SAFETY: as the caller guarantees; `free_words` frees what `alloc_words` allocated.
     unsafe { retire(guard, list.0, bytes, free_words) };
-}
-
-/// # Safety
-///
-/// `list` came from `alloc_words` and is unreachable.
-unsafe fn free_list(list: List) {
-    // SAFETY: as the caller guarantees.
-    unsafe { free_words(list.0) };
 }
 
 /// # Safety

@@ -2,6 +2,7 @@ use flurry::HashMap;
 use smallvec::SmallVec;
 
 use super::{each, Bags, Keys, Values};
+use crate::peers::flurry::forget_key;
 use crate::peers::Hasher;
 
 /// flurry (a port of Java's `ConcurrentHashMap`) of per-key flurry member maps plus a flurry
@@ -59,10 +60,7 @@ impl Bags for FlurryBags {
     fn leave(&self, pid: u64, key: u64) -> usize {
         let removed = self.leave_topic(pid, key);
         if removed > 0 {
-            self.pids.pin().compute_if_present(&pid, |_, keys| {
-                let rest: Keys = keys.iter().copied().filter(|&k| k != key).collect();
-                (!rest.is_empty()).then_some(rest)
-            });
+            forget_key(&self.pids, pid, key);
         }
         removed
     }

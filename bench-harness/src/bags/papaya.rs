@@ -1,6 +1,7 @@
 use papaya::HashMap;
 
 use super::{each, Bags, Keys, Values};
+use crate::peers::papaya::forget_key;
 use crate::peers::Hasher;
 
 /// papaya's lock-free map of per-key papaya member maps plus a papaya pid index. Values
@@ -46,18 +47,7 @@ impl Bags for PapayaBags {
     fn leave(&self, pid: u64, key: u64) -> usize {
         let removed = self.leave_topic(pid, key);
         if removed > 0 {
-            // Two steps, not one `compute` that removes the entry once empty: papaya 0.2.5
-            // slows down the more keys `compute` has inserted and then removed (quadratic
-            // join/leave churn). Only `pid` itself changes its entry, so nothing slips in.
-            let pids = self.pids.pin();
-            if pids
-                .remove_if(&pid, |_, keys| keys.iter().all(|&k| k == key))
-                .is_err()
-            {
-                pids.update(pid, |keys| {
-                    keys.iter().copied().filter(|&k| k != key).collect()
-                });
-            }
+            forget_key(&self.pids, pid, key);
         }
         removed
     }

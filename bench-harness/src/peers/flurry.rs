@@ -1,4 +1,5 @@
 use flurry::HashMap;
+use smallvec::{Array, SmallVec};
 
 use super::{Hasher, Keys, Registry};
 
@@ -44,10 +45,7 @@ impl Registry for FlurryPeer {
                 (!removed).then_some((owner, value))
             });
         if removed {
-            self.pids.pin().compute_if_present(&pid, |_, keys| {
-                let rest: Keys = keys.iter().copied().filter(|&k| k != key).collect();
-                (!rest.is_empty()).then_some(rest)
-            });
+            forget_key(&self.pids, pid, key);
         }
         removed
     }
@@ -66,4 +64,15 @@ impl Registry for FlurryPeer {
     fn count(&self) -> usize {
         self.names.len()
     }
+}
+
+/// Drops `key` from `pid`'s entry in a flurry pid index, and the entry once it is empty.
+pub(crate) fn forget_key<A>(pids: &HashMap<u64, SmallVec<A>, Hasher>, pid: u64, key: u64)
+where
+    A: Array<Item = u64> + Send + Sync + 'static,
+{
+    pids.pin().compute_if_present(&pid, |_, keys| {
+        let rest: SmallVec<A> = keys.iter().copied().filter(|&k| k != key).collect();
+        (!rest.is_empty()).then_some(rest)
+    });
 }

@@ -8,8 +8,8 @@
 
 pub mod beam;
 mod dashmap;
-mod flurry;
-mod papaya;
+pub(crate) mod flurry;
+pub(crate) mod papaya;
 mod regent;
 mod rwlock;
 mod scc;

@@ -1,4 +1,5 @@
 use papaya::HashMap;
+use smallvec::{Array, SmallVec};
 
 use super::{Hasher, Keys, Registry};
 
@@ -37,18 +38,7 @@ impl Registry for PapayaPeer {
         ) {
             return false;
         }
-        // Only `pid` itself changes its index entry (the runtime rule of `Registry`), so a
-        // remove-if then an update cannot race. Not `compute` with `Operation::Remove`:
-        // papaya 0.2.5 slows down quadratically under insert/remove churn done that way.
-        let pids = self.pids.pin();
-        if pids
-            .remove_if(&pid, |_, keys| keys.iter().all(|&k| k == key))
-            .is_err()
-        {
-            pids.update(pid, |keys| {
-                keys.iter().copied().filter(|&k| k != key).collect()
-            });
-        }
+        forget_key(&self.pids, pid, key);
         true
     }
 
@@ -65,5 +55,26 @@ impl Registry for PapayaPeer {
 
     fn count(&self) -> usize {
         self.names.len()
+    }
+}
+
+/// Drops `key` from `pid`'s entry in a papaya pid index, and the entry once it is empty.
+///
+/// Two steps, a remove-if then an update, not one `compute` returning
+/// `Operation::Remove`: papaya 0.2.5 slows down quadratically under insert/remove churn
+/// done that way. Only `pid` itself changes its entry (the runtime rule), so nothing slips
+/// in between.
+pub(crate) fn forget_key<A>(pids: &HashMap<u64, SmallVec<A>, Hasher>, pid: u64, key: u64)
+where
+    A: Array<Item = u64> + Send + Sync,
+{
+    let pids = pids.pin();
+    if pids
+        .remove_if(&pid, |_, keys| keys.iter().all(|&k| k == key))
+        .is_err()
+    {
+        pids.update(pid, |keys| {
+            keys.iter().copied().filter(|&k| k != key).collect()
+        });
     }
 }

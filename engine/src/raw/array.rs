@@ -320,12 +320,8 @@ impl<E> Drop for Array<E> {
 #[cfg(not(loom))]
 fn alloc_ctrl(groups: usize) -> *mut AtomicU64 {
     let layout = Layout::array::<AtomicU64>(groups).expect("table too large");
-    // SAFETY: non-zero size (groups >= 1); an all-zero `AtomicU64` is valid.
-    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<AtomicU64>();
-    if ptr.is_null() {
-        std::alloc::handle_alloc_error(layout);
-    }
-    ptr
+    // An all-zero `AtomicU64` is valid.
+    super::allocate(layout, true).cast::<AtomicU64>()
 }
 
 /// Loom atomics are not plain memory: build each word.

@@ -545,11 +545,7 @@ impl<V, P: Copy> Slot<V, P> {
 impl<V, P> Segment<V, P> {
     fn alloc(len: usize) -> *mut Segment<V, P> {
         let layout = Self::layout(len);
-        // SAFETY: the layout has a non-zero size (the header).
-        let segment = unsafe { std::alloc::alloc(layout) }.cast::<Segment<V, P>>();
-        if segment.is_null() {
-            std::alloc::handle_alloc_error(layout);
-        }
+        let segment = super::allocate(layout, false).cast::<Segment<V, P>>();
         let header = Segment {
             next: AtomicPtr::new(ptr::null_mut()),
             used: AtomicU32::new(0),

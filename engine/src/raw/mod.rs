@@ -32,6 +32,7 @@ mod bag;
 mod lock;
 mod migrate;
 
+use core::alloc::Layout;
 use core::ptr;
 
 use crossbeam_epoch::Guard;
@@ -534,6 +535,25 @@ fn groups_for(capacity: usize) -> usize {
 /// The part of a hash the tables use: they ignore its low 3 bits, so a record's hash can
 /// be stored with flags in them (the monitor index does) and still find the record.
 #[inline]
+/// Allocates `layout`, zeroed if asked, or aborts through `handle_alloc_error` as `Box`
+/// does. The engine's hand-laid-out allocations (control words, bag segments, key lists)
+/// all come from here.
+pub(crate) fn allocate(layout: Layout, zeroed: bool) -> *mut u8 {
+    assert_ne!(layout.size(), 0, "a zero-sized allocation");
+    // SAFETY: the layout has a non-zero size, checked above.
+    let ptr = unsafe {
+        if zeroed {
+            std::alloc::alloc_zeroed(layout)
+        } else {
+            std::alloc::alloc(layout)
+        }
+    };
+    if ptr.is_null() {
+        std::alloc::handle_alloc_error(layout);
+    }
+    ptr
+}
+
 pub(crate) fn mark(hash: u64) -> u64 {
     hash & !0b111
 }
