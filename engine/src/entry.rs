@@ -1,5 +1,7 @@
 //! The records the registries keep: entries and bags by key, and monitors by pid.
 
+use core::mem::{size_of, ManuallyDrop, MaybeUninit};
+use core::ops::Deref;
 use core::ptr;
 
 use crate::raw::{Bag, Lockable, Record, WORD_FLAGS};
@@ -9,11 +11,112 @@ use crate::sync::{AtomicU64, Ordering};
 pub(crate) struct Entry<K, V, P> {
     pub(crate) key: K,
     pub(crate) pid: P,
-    pub(crate) value: V,
+    pub(crate) value: Value<V>,
 }
 
-// SAFETY: entries are immutable once published, so a bitwise copy is the same entry; the
-// copy left in the old array is never dropped (its array is freed without its records).
+/// A unique registration's value, stored so that moving its entry is safe.
+///
+/// A table's growth moves entries by a bitwise copy while readers may still be using the
+/// old copy: a `send` through a `Mailbox` value, a listener, a selector. For a value that
+/// never changes through `&V` the two copies are the same value. One that does, and owns
+/// memory (a `Mutex<Vec<M>>` mailbox that reallocates on a push), would have its copies
+/// free memory the other still points to. So a value with drop glue (and room for a
+/// pointer) lives in a box of its own, and entries move only the pointer: every copy
+/// reaches the one value. Plain values (integers, ids, `Copy` handles) stay inline, at no
+/// cost. What no type check can catch is documented on [`Unique`](crate::Unique): state
+/// without drop glue changed through `&V` (a bare atomic) may lose changes made during a
+/// move.
+pub(crate) struct Value<V> {
+    /// The value itself, or (boxed) a pointer to it in the first bytes.
+    repr: MaybeUninit<V>,
+}
+
+impl<V> Value<V> {
+    /// Whether values of this type live in a box.
+    const BOXED: bool = core::mem::needs_drop::<V>() && size_of::<V>() >= size_of::<*mut V>();
+
+    pub(crate) fn new(value: V) -> Self {
+        let mut repr = MaybeUninit::<V>::uninit();
+        if Self::BOXED {
+            let boxed = Box::into_raw(Box::new(value));
+            // SAFETY: `repr` has room for a pointer (`BOXED`); unaligned, as `V`'s
+            // alignment may be smaller than a pointer's.
+            unsafe { repr.as_mut_ptr().cast::<*mut V>().write_unaligned(boxed) };
+        } else {
+            repr.write(value);
+        }
+        Value { repr }
+    }
+
+    /// The box's pointer (only when `BOXED`).
+    #[inline]
+    fn boxed(&self) -> *mut V {
+        debug_assert!(Self::BOXED);
+        // SAFETY: `new` wrote a pointer there.
+        unsafe { self.repr.as_ptr().cast::<*mut V>().read_unaligned() }
+    }
+
+    /// Whether dropping a `Value` does anything.
+    pub(crate) const NEEDS_DROP: bool = core::mem::needs_drop::<V>();
+
+    /// Takes the value out.
+    pub(crate) fn into_inner(self) -> V {
+        let this = ManuallyDrop::new(self);
+        if Self::BOXED {
+            // SAFETY: the box is ours, and `this` is not dropped.
+            *unsafe { Box::from_raw(this.boxed()) }
+        } else {
+            // SAFETY: initialized by `new`; `this` is not dropped.
+            unsafe { this.repr.assume_init_read() }
+        }
+    }
+}
+
+impl<V> Deref for Value<V> {
+    type Target = V;
+
+    #[inline]
+    fn deref(&self) -> &V {
+        if Self::BOXED {
+            // SAFETY: the box lives as long as `self` (it is freed by `drop`).
+            unsafe { &*self.boxed() }
+        } else {
+            // SAFETY: initialized by `new`.
+            unsafe { self.repr.assume_init_ref() }
+        }
+    }
+}
+
+impl<V> Drop for Value<V> {
+    fn drop(&mut self) {
+        if Self::BOXED {
+            // SAFETY: the box is ours and freed once, here.
+            drop(unsafe { Box::from_raw(self.boxed()) });
+        } else {
+            // SAFETY: initialized by `new`, dropped once, here.
+            unsafe { self.repr.assume_init_drop() };
+        }
+    }
+}
+
+impl<K, V, P> Entry<K, V, P> {
+    pub(crate) fn new(key: K, pid: P, value: V) -> Self {
+        Entry {
+            key,
+            pid,
+            value: Value::new(value),
+        }
+    }
+
+    /// Whether dropping an entry does anything.
+    pub(crate) const NEEDS_DROP: bool = core::mem::needs_drop::<K>()
+        || core::mem::needs_drop::<V>()
+        || core::mem::needs_drop::<P>();
+}
+
+// SAFETY: an entry does not change once published (a boxed value moves as its pointer,
+// so the copies share it), so a bitwise copy is the same entry; the copy left in the old
+// array is never dropped (its array is freed without its records).
 unsafe impl<K, V, P> Record for Entry<K, V, P> {
     unsafe fn migrate(src: *const Self, dst: *mut Self) {
         // SAFETY: the caller passes a published record and a claimed slot.

@@ -62,7 +62,7 @@ pub use crate::mailbox::{Mailbox, SendError};
 pub use crate::pid::{Pid, ProcessId};
 pub use crate::reclaim::reclaim;
 pub use crate::stats::Stats;
-pub use crate::unique::{Unique, UniqueBuilder};
+pub use crate::unique::{Pinned, Unique, UniqueBuilder};
 
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crossbeam_epoch::Guard;
 
 use crate::counter::Counter;
-use crate::entry::{Entry, Monitor};
+use crate::entry::{Entry, Monitor, Value};
 use crate::error::{AlreadyRegistered, TryRegisterError};
 use crate::event::{Event, Listener};
 use crate::keylock::KeyLocks;
@@ -53,11 +53,32 @@ use crate::{DefaultHashBuilder, Existing, Mailbox, SendError};
 /// Keys' `Hash` and `Eq` must not panic: a table migration rehashes keys, and a panic in
 /// the middle of copying a group would leave writers of that group waiting for it.
 ///
+/// # Values that change
+///
+/// A table grows by copying its entries into a larger array while readers may still be
+/// using the old copies (a `send`, a listener, a selector), so the registry keeps each
+/// value where both copies reach the same one:
+///
+/// * a value with drop glue (a channel sender, a `String`, a `Mutex<Vec<M>>` mailbox)
+///   lives in a box of its own, and entries carry its pointer: changes through `&V` are
+///   never lost and never touch freed memory;
+/// * a value without drop glue (integers, ids, `Copy` handles) is stored inline, with no
+///   allocation.
+///
+/// The one case no type check can tell apart: state *without* drop glue changed through
+/// `&V` (a bare atomic counter, a `Mutex<u64>`) may lose a change made while its entry is
+/// being copied. Keep such state behind an `Arc`, or replace the value with
+/// [`update_value`](Unique::update_value), which is exact.
+///
+/// Keys move the same way and stay inline (a boxed `String` key would cost a lookup a
+/// second cache miss). A key must not change while it is registered, as in any map; here
+/// that includes state outside its `Hash` and `Eq` that it changes through `&K`.
+///
 /// # Memory and allocation failure
 ///
 /// Entries live inline in the tables' arrays; a registration allocates only when a table
-/// grows (a new array, twice the live entries) or when a pid takes its second or a later
-/// key (its key list). If the global allocator fails, regent calls
+/// grows (a new array, twice the live entries), when a pid takes its second or a later
+/// key (its key list), or when the value has drop glue (its box, above). If the global allocator fails, regent calls
 /// [`std::alloc::handle_alloc_error`], which aborts the process, as `Vec` and `Box` do: no
 /// call returns with the registry half-changed. To bound memory instead, build with
 /// [`max_entries`](UniqueBuilder::max_entries) and use
@@ -254,13 +275,13 @@ where
             Ok(_) => Ok(()),
             Err(Rejected::Full(entry)) => Err(TryRegisterError::Full {
                 key: entry.key,
-                value: entry.value,
+                value: entry.value.into_inner(),
             }),
             Err(Rejected::Taken(entry, holder)) => {
                 Err(TryRegisterError::Taken(AlreadyRegistered {
                     owner: holder.pid,
                     key: entry.key,
-                    value: entry.value,
+                    value: entry.value.into_inner(),
                 }))
             }
         }
@@ -286,7 +307,7 @@ where
             Ok(_) => Ok(()),
             Err(Rejected::Taken(_, holder)) => Err(Existing {
                 owner: holder.pid,
-                value: holder.value.clone(),
+                value: V::clone(&holder.value),
             }),
             Err(Rejected::Full(_)) => {
                 panic!("registry is full: max_entries reached (use try_register to handle it)")
@@ -305,7 +326,7 @@ where
     ) -> Result<&'g Entry<K, V, P>, Rejected<'g, K, V, P>> {
         // Held until the entry is in the table or the place is given back (`limit` docs).
         let place = match self.limit.as_ref().map(Limit::place) {
-            Some(None) => return Err(Rejected::Full(Entry { key, pid, value })),
+            Some(None) => return Err(Rejected::Full(Entry::new(key, pid, value))),
             place => place.flatten(),
         };
         let key_mark = mark(self.hasher.hash_one(&key));
@@ -318,7 +339,7 @@ where
         let mut lock = self
             .lock_pid_at(pid, pid_mark, Some(fresh), &by_pid, guard)
             .expect("a fresh monitor is always placed");
-        let entry = Entry { key, pid, value };
+        let entry = Entry::new(key, pid, value);
         let inserted =
             self.names
                 .get(key_mark)
@@ -342,7 +363,7 @@ where
                     listener(&Event::Registered {
                         key: &entry.key,
                         pid,
-                        value: &entry.value,
+                        value: &*entry.value,
                     });
                 }
                 Ok(entry)
@@ -430,7 +451,7 @@ where
             listener(&Event::Registered {
                 key: &moved.key,
                 pid: new_pid,
-                value: &moved.value,
+                value: &*moved.value,
             });
         }
         true
@@ -483,6 +504,38 @@ where
         self.waiters.wait_async(timeout, || self.whereis(key)).await
     }
 
+    /// Pins the epoch once for a run of lookups: the returned view answers `whereis` and
+    /// `get` without pinning again.
+    ///
+    /// Every pin (here and inside each single-key call) is a full memory barrier, and a
+    /// barrier waits for the cache misses issued before it. So consecutive `whereis` calls
+    /// on a table far larger than the caches each pay one whole DRAM miss, one after the
+    /// other; under one pin, the misses of independent lookups overlap. `get` also lends
+    /// the value itself, with no clone.
+    ///
+    /// While the view lives, nothing removed from any regent registry (by any thread) is
+    /// freed, so keep it for a bounded run of reads (one message, one scheduling
+    /// quantum), not for the life of a thread. The view is not `Send`: it holds this
+    /// thread's pin.
+    ///
+    /// ```
+    /// use regent::{Pid, Unique};
+    ///
+    /// let names: Unique<u64, String> = Unique::new();
+    /// names.register(Pid::new(1), 7, "worker".into()).unwrap();
+    /// let pinned = names.pin();
+    /// assert_eq!(pinned.whereis(&7), Some(Pid::new(1)));
+    /// assert_eq!(pinned.get(&7).map(|(_, v)| v.as_str()), Some("worker"));
+    /// assert_eq!(pinned.get(&8), None);
+    /// ```
+    #[must_use]
+    pub fn pin(&self) -> Pinned<'_, K, V, P, S> {
+        Pinned {
+            registry: self,
+            guard: self.epoch.pin(),
+        }
+    }
+
     /// The owner of `key` and a clone of its value.
     #[must_use]
     pub fn lookup<Q>(&self, key: &Q) -> Option<(P, V)>
@@ -492,7 +545,7 @@ where
         V: Clone,
     {
         let guard = &self.epoch.pin();
-        self.find(key, guard).map(|e| (e.pid, e.value.clone()))
+        self.find(key, guard).map(|e| (e.pid, V::clone(&e.value)))
     }
 
     /// The owner of `key`.
@@ -529,7 +582,7 @@ where
         Q: Hash + Eq + ?Sized + 'q,
         V: Clone,
     {
-        self.find_many(keys, |e| (e.pid, e.value.clone()))
+        self.find_many(keys, |e| (e.pid, V::clone(&e.value)))
     }
 
     fn find_many<'q, Q, T>(
@@ -611,7 +664,7 @@ where
         // Retired before the listener runs, so that a panicking listener leaks nothing.
         // SAFETY: removed from the table by us; retired once, here. Its bytes stay
         // readable under `guard`, which outlives the listener call below.
-        unsafe { retire_record(guard, entry) };
+        unsafe { retire_record(guard, entry, Entry::<K, V, P>::NEEDS_DROP) };
         if let Some(listener) = &self.listener {
             listener(&Event::Unregistered {
                 key: &entry.key,
@@ -643,7 +696,7 @@ where
         let key_mark = mark(self.hasher.hash_one(key));
         let owned = |e: &Entry<K, V, P>| e.pid == pid && e.key.borrow() == key;
         let old = self.names.get(key_mark).find(key_mark, owned, guard)?;
-        let value = f(&old.value);
+        let value = Value::new(f(&*old.value));
         // The key moves into the replacement; the old entry keeps its bytes for readers.
         let make = move |old: &Entry<K, V, P>| Entry {
             // SAFETY: the old entry is never dropped as a whole (only its value, below), so
@@ -657,10 +710,10 @@ where
                 .get(key_mark)
                 .update(key_mark, owned, make, &self.key_hasher(), guard)?;
         drop(lock);
-        let result = (new.value.clone(), old.value.clone());
+        let result = (V::clone(&new.value), V::clone(&old.value));
         // SAFETY: the old entry left the table; its value is dropped once, here (its key
         // now belongs to `new`).
-        unsafe { retire_record(guard, &old.value) };
+        unsafe { retire_record(guard, &old.value, Value::<V>::NEEDS_DROP) };
         Some(result)
     }
 
@@ -726,14 +779,14 @@ where
     /// the call starts is finished first.
     pub fn select<T>(&self, mut f: impl FnMut(&K, P, &V) -> Option<T>) -> Vec<T> {
         let mut out = Vec::new();
-        self.for_each(|e| out.extend(f(&e.key, e.pid, &e.value)));
+        self.for_each(|e| out.extend(f(&e.key, e.pid, &*e.value)));
         out
     }
 
     /// Counts the entries for which `f(key, pid, value)` holds (consistency as `select`).
     pub fn count_select(&self, mut f: impl FnMut(&K, P, &V) -> bool) -> usize {
         let mut n = 0;
-        self.for_each(|e| n += usize::from(f(&e.key, e.pid, &e.value)));
+        self.for_each(|e| n += usize::from(f(&e.key, e.pid, &*e.value)));
         n
     }
 
@@ -766,7 +819,7 @@ where
             // Before the listener runs, so that a panicking listener leaks nothing.
             // SAFETY: removed from the table by us; retired once, here. The bytes stay
             // readable under `guard` for the listener.
-            unsafe { retire_record(guard, *entry) };
+            unsafe { retire_record(guard, *entry, Entry::<K, V, P>::NEEDS_DROP) };
         }
         if let Some(listener) = &self.listener {
             for entry in &removed {
@@ -883,6 +936,56 @@ impl<K: Hash + Eq, V, P: ProcessId, S: BuildHasher> Unique<K, V, P, S> {
 
     fn pid_hasher(&self) -> impl Fn(&Monitor<P>) -> u64 + '_ {
         |m| mark(self.hasher.hash_one(m.pid))
+    }
+}
+
+/// A [`Unique`] registry pinned for a run of lookups: see [`Unique::pin`].
+///
+/// Each lookup answers as the registry's own does at the moment it runs: an entry
+/// registered after the pin is seen, and one removed after the pin is not. The pin only
+/// keeps removed entries' memory alive; it never shows a stale answer.
+pub struct Pinned<'r, K, V, P = Pid, S = DefaultHashBuilder> {
+    registry: &'r Unique<K, V, P, S>,
+    guard: Guard,
+}
+
+impl<K, V, P, S> Pinned<'_, K, V, P, S>
+where
+    K: Hash + Eq,
+    P: ProcessId,
+    S: BuildHasher,
+{
+    /// The owner of `key`, as [`Unique::whereis`].
+    #[must_use]
+    pub fn whereis<Q>(&self, key: &Q) -> Option<P>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.registry.find(key, &self.guard).map(|e| e.pid)
+    }
+
+    /// The owner of `key` and its value, lent for as long as the view lives. The value is
+    /// the one `key` held when `get` ran: if the entry is replaced (`update_value`) or
+    /// removed afterwards, the reference still reads the old value, which is freed only
+    /// after the view drops.
+    #[must_use]
+    pub fn get<Q>(&self, key: &Q) -> Option<(P, &V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.registry
+            .find(key, &self.guard)
+            .map(|e| (e.pid, &*e.value))
+    }
+}
+
+impl<K, V, P, S> fmt::Debug for Pinned<'_, K, V, P, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pinned")
+            .field("registry", self.registry)
+            .finish()
     }
 }
 

@@ -34,6 +34,55 @@ fn register_then_lookup_and_whereis() {
 }
 
 #[test]
+fn a_pinned_view_answers_as_the_registry_does_now() {
+    for_each_config(|p| {
+        let reg = unique::<String, String>(p);
+        reg.register(A, "a".into(), "one".into()).unwrap();
+        let pinned = reg.pin();
+        assert_eq!(pinned.whereis("a"), Some(A));
+        let (owner, value) = pinned.get("a").unwrap();
+        assert_eq!((owner, value.as_str()), (A, "one"));
+        assert_eq!(pinned.whereis("b"), None);
+        // Changes after the pin are seen at once, in both directions.
+        reg.register(B, "b".into(), "two".into()).unwrap();
+        assert_eq!(pinned.whereis("b"), Some(B));
+        assert_eq!(reg.process_down(A), 1);
+        assert_eq!(pinned.whereis("a"), None);
+        assert_eq!(pinned.get("a"), None);
+        // A value lent before its entry left is still readable, and still the old one.
+        assert_eq!(value, "one");
+        // Many keys, past several growths, all found through one pin.
+        for k in 0..5_000 {
+            reg.register(Pid::new(10 + k), k.to_string(), k.to_string())
+                .unwrap();
+        }
+        for k in 0..5_000 {
+            let (pid, v) = pinned.get(&k.to_string()).unwrap();
+            assert_eq!(
+                (pid, v.as_str()),
+                (Pid::new(10 + k), k.to_string().as_str())
+            );
+        }
+        assert!(format!("{pinned:?}").contains("Pinned"));
+    });
+}
+
+#[test]
+fn a_value_lent_by_a_pinned_view_outlives_its_entry_until_the_view_drops() {
+    let values = common::Tracker::new();
+    let reg = unique::<u64, common::Counted>(2);
+    reg.register(A, 1, values.counted(1)).unwrap();
+    let pinned = reg.pin();
+    let (_, lent) = pinned.get(&1).unwrap();
+    assert!(reg.unregister(A, &1));
+    regent::reclaim();
+    assert_eq!(lent.id, 1);
+    assert_eq!(values.live(), 1, "not freed while the view lives");
+    drop(pinned);
+    values.assert_live(0);
+}
+
+#[test]
 fn conflicting_register_changes_nothing_and_hands_key_and_value_back() {
     for_each_config(|p| {
         let reg = unique::<&str, u32>(p);

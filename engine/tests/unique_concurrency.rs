@@ -381,3 +381,69 @@ fn select_visits_each_entry_present_throughout_exactly_once() {
         });
     });
 }
+
+/// A mailbox that keeps its messages inline: a send reallocates the vector now and then,
+/// so a send into a stale copy of the value (one a table growth left behind) would lose the
+/// message, or free memory the current copy still points to.
+struct Inline(std::sync::Mutex<Vec<u64>>);
+
+impl regent::Mailbox<u64> for Inline {
+    fn send(&self, msg: u64) -> Result<(), u64> {
+        self.0.lock().unwrap().push(msg);
+        Ok(())
+    }
+}
+
+#[test]
+fn sends_into_values_that_change_survive_growth() {
+    const SENDERS: u64 = 2;
+    const NAMES: u64 = 16;
+    let sends = scaled(20_000) as u64;
+    let growth = scaled(200_000) as u64;
+    for_each_config(|p| {
+        let reg = unique::<u64, Inline>(p);
+        for k in 0..NAMES {
+            reg.register(Pid::new(k), k, Inline(std::sync::Mutex::new(Vec::new())))
+                .unwrap();
+        }
+        let workers = Workers::new(SENDERS as usize);
+        thread::scope(|s| {
+            for t in 0..SENDERS {
+                let (reg, workers) = (&reg, &workers);
+                s.spawn(move || {
+                    workers.run(|| {
+                        for i in 0..sends {
+                            let msg = t * sends + i;
+                            assert_eq!(
+                                reg.send(&(msg % NAMES), msg).ok(),
+                                Some(Pid::new(msg % NAMES))
+                            );
+                        }
+                    });
+                });
+            }
+            // Grows every partition's table through several migrations while the sends run.
+            let mut k = NAMES;
+            while workers.running() || k < NAMES + growth {
+                reg.register(Pid::new(k), k, Inline(std::sync::Mutex::new(Vec::new())))
+                    .unwrap();
+                k += 1;
+            }
+        });
+        // Every message is in its name's value, once.
+        let mut seen = Vec::new();
+        for (k, msgs) in
+            reg.select(|&k, _, v: &Inline| (k < NAMES).then(|| (k, v.0.lock().unwrap().clone())))
+        {
+            assert!(
+                msgs.iter().all(|m| m % NAMES == k),
+                "a message in the wrong value"
+            );
+            seen.extend(msgs);
+        }
+        seen.sort_unstable();
+        let want: Vec<u64> = (0..SENDERS * sends).collect();
+        assert_eq!(seen.len(), want.len(), "messages lost or doubled");
+        assert_eq!(seen, want);
+    });
+}

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::thread;
 
 use common::{for_each_config, scaled, unique, Counted, Tracker};
@@ -191,4 +192,80 @@ fn concurrent_removals_drop_each_value_once() {
         assert!(reg.is_empty());
         values.assert_live(0);
     });
+}
+
+/// `Small` values made (including clones) and dropped.
+static SMALL_MADE: AtomicUsize = AtomicUsize::new(0);
+static SMALL_DROPS: AtomicUsize = AtomicUsize::new(0);
+
+/// A value too small to hold a box pointer: it stays inline although it has drop glue.
+#[derive(Debug, PartialEq)]
+struct Small(u16);
+
+impl Small {
+    fn new(v: u16) -> Self {
+        SMALL_MADE.fetch_add(1, SeqCst);
+        Small(v)
+    }
+}
+
+impl Clone for Small {
+    fn clone(&self) -> Self {
+        Small::new(self.0)
+    }
+}
+
+impl Drop for Small {
+    fn drop(&mut self) {
+        SMALL_DROPS.fetch_add(1, SeqCst);
+    }
+}
+
+#[test]
+fn values_of_every_layout_are_dropped_once() {
+    // Boxed (`Counted` has drop glue and room for a pointer) and inline (`Small`), through
+    // growth, replacement, removal, a refusal and the registry's drop.
+    let values = Tracker::new();
+    let boxed = unique::<u64, Counted>(1);
+    let small = unique::<u64, Small>(1);
+    let n = scaled(20_000) as u64;
+    for k in 0..n {
+        boxed.register(Pid::new(k), k, values.counted(k)).unwrap();
+        small
+            .register(Pid::new(k), k, Small::new(k as u16))
+            .unwrap();
+    }
+    let refused = boxed.register(B, 0, values.counted(u64::MAX)).unwrap_err();
+    assert_eq!(refused.value.id, u64::MAX, "handed back whole");
+    drop(refused);
+    let refused = small.register(B, 0, Small::new(7)).unwrap_err();
+    assert_eq!(refused.value.0, 7, "handed back whole");
+    drop(refused);
+    for k in 0..n / 2 {
+        let (new, old) = boxed
+            .update_value(Pid::new(k), &k, |v| values.counted(v.id + n))
+            .unwrap();
+        assert_eq!((new.id, old.id), (k + n, k));
+        let (new, old) = small
+            .update_value(Pid::new(k), &k, |v| Small::new(v.0 + 1))
+            .unwrap();
+        assert_eq!((new.0, old.0), (k as u16 + 1, k as u16));
+        assert!(boxed.unregister(Pid::new(k), &k));
+        assert!(small.unregister(Pid::new(k), &k));
+    }
+    values.assert_live((n - n / 2) as usize);
+    drop(boxed);
+    values.assert_live(0);
+    drop(small);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while SMALL_DROPS.load(SeqCst) < SMALL_MADE.load(SeqCst) && std::time::Instant::now() < deadline
+    {
+        regent::reclaim();
+        thread::yield_now();
+    }
+    assert_eq!(
+        SMALL_DROPS.load(SeqCst),
+        SMALL_MADE.load(SeqCst),
+        "every Small dropped once"
+    );
 }

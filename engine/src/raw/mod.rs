@@ -564,9 +564,11 @@ pub(crate) fn mark(hash: u64) -> u64 {
 /// # Safety
 ///
 /// `record` was removed (its slot is no longer current) and nothing else drops it; its type
-/// is `Send + 'static` in all but name (the registries' bounds).
-pub(crate) unsafe fn retire_record<E>(guard: &Guard, record: &E) {
-    if core::mem::needs_drop::<E>() {
+/// is `Send + 'static` in all but name (the registries' bounds). `needs_drop` is whether
+/// dropping it does anything (a type's own `needs_drop` is true for wrappers with a `Drop`
+/// impl that do nothing for some contents, such as `entry::Value`).
+pub(crate) unsafe fn retire_record<E>(guard: &Guard, record: &E, needs_drop: bool) {
+    if needs_drop {
         // SAFETY: moved out exactly once (caller); the bytes stay for readers.
         let moved = unsafe { ptr::read(record) };
         // SAFETY: see `reclaim::defer_drop`.
