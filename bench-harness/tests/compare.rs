@@ -63,11 +63,12 @@ fn tiny_compare_reports_every_peer_and_workload_and_skips_beam() {
         assert!([1, 2].contains(&workload["threads"].as_u64().unwrap()));
         // Every Rust peer runs every workload (the bag ones through its bag adapter), except
         // regent's batch lookup.
-        let peers: &[&str] = if workload["name"] == "lookup_many" {
-            &["regent"]
-        } else {
-            &["regent", "dashmap", "scc", "papaya", "flurry", "rwlock"]
-        };
+        let peers: &[&str] =
+            if ["lookup_many", "lookup_pinned"].contains(&workload["name"].as_str().unwrap()) {
+                &["regent"]
+            } else {
+                &["regent", "dashmap", "scc", "papaya", "flurry", "rwlock"]
+            };
         assert_eq!(common::strings(&workload["results"], "peer"), peers);
         let memory = workload["name"] == "memory";
         for result in workload["results"].as_array().unwrap() {
@@ -118,6 +119,7 @@ fn tiny_compare_reports_every_peer_and_workload_and_skips_beam() {
     assert!(markdown.contains("## The memory-access limit"));
     let svg = fs::read_to_string(out.join("compare").join("register.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("<rect"));
+    check_headline(&markdown, &json);
 
     // A subset of peers and workloads is all that runs and all that is reported.
     let subset = args(
@@ -138,4 +140,60 @@ fn tiny_compare_reports_every_peer_and_workload_and_skips_beam() {
         );
     }
     assert!(json["run"]["skipped"].as_array().unwrap().is_empty());
+}
+
+/// The headline table has a row per workload with a ratio (not `lookup_many` and
+/// `lookup_pinned`, which only regent runs), a column per configuration, and each cell is regent's figure over the best
+/// other Rust peer's in the JSON. Without beam there is no beam headline.
+fn check_headline(markdown: &str, json: &Value) {
+    let section = markdown
+        .split("\n## Headline\n")
+        .nth(1)
+        .expect("a headline section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    assert!(!section.contains("beam"), "no beam headline without beam");
+    let cells = |line: &str| -> Vec<String> {
+        line.trim()
+            .trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().to_owned())
+            .collect()
+    };
+    let mut lines = section.lines().filter(|l| l.starts_with('|'));
+    assert_eq!(
+        cells(lines.next().unwrap()),
+        ["workload", "10k keys, 1T", "10k keys, 2T"]
+    );
+    let rows: Vec<Vec<String>> = lines.skip(1).map(cells).collect();
+    let names: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    let want: Vec<&str> = Workload::ALL
+        .iter()
+        .map(|w| w.name())
+        .filter(|&n| n != "lookup_many" && n != "lookup_pinned")
+        .collect();
+    assert_eq!(names, want);
+    for row in &rows {
+        for (column, threads) in [(1, 1), (2, 2)] {
+            let entry = json["workloads"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|w| w["name"] == row[0].as_str() && w["threads"] == threads)
+                .unwrap();
+            let memory = row[0] == "memory";
+            let field = if memory { "bytes_per_entry" } else { "mops" };
+            let figure = |r: &Value| r[field].as_f64().unwrap();
+            let results = entry["results"].as_array().unwrap();
+            let regent = figure(&results[0]);
+            let others = results[1..].iter().map(figure);
+            let best = if memory {
+                others.fold(f64::INFINITY, f64::min)
+            } else {
+                others.fold(0.0, f64::max)
+            };
+            assert_eq!(row[column], format!("{:.2}×", regent / best), "{row:?}");
+        }
+    }
 }

@@ -24,6 +24,7 @@ pub(super) fn tables(result: &CompareResult) -> String {
             skip.reason
         );
     }
+    out.push_str(&headlines(result));
     let _ = write!(out, "\n{}", limits_table(&result.limits));
     for workload in workloads(result) {
         let _ = write!(
@@ -75,6 +76,7 @@ pub(super) fn write(path: &Path, json: &Path, result: &CompareResult) -> Result<
         run.reps
     );
     md.push_str(&beam_note(result));
+    md.push_str(&headlines(result));
     let _ = write!(
         md,
         "\n## The memory-access limit\n\n\
@@ -203,10 +205,6 @@ fn table(result: &CompareResult, workload: Workload) -> Table {
         header.push("regent ÷ beam".to_owned());
     }
     let mut table = Table::new(&header);
-    let better = match workload.kind() {
-        Kind::Memory => f64::min,
-        Kind::Pass(_) | Kind::Bags | Kind::Batch => f64::max,
-    };
     for row in rows(result, workload) {
         let mut cells = vec![configuration(row)];
         cells.extend(
@@ -215,21 +213,112 @@ fn table(result: &CompareResult, workload: Workload) -> Table {
                 .map(|p| of(row, p).map_or("–".to_owned(), figure)),
         );
         if ratios {
-            let best = peers
-                .iter()
-                .filter(|&&p| p != regent && p != beam::NAME)
-                .filter_map(|p| of(row, p))
-                .reduce(better);
-            let ratio = |other: Option<f64>| match (of(row, regent), other) {
-                (Some(r), Some(o)) => format!("{:.2}×", r / o),
-                _ => "–".to_owned(),
-            };
-            cells.push(ratio(best));
-            cells.push(ratio(of(row, beam::NAME)));
+            let (best, beam) = ratios_of(result, workload, row);
+            cells.push(ratio_cell(best));
+            cells.push(ratio_cell(beam));
         }
         table.row(cells);
     }
     table
+}
+
+/// Whom a headline table divides regent's figures by.
+#[derive(Clone, Copy)]
+enum Versus {
+    BestRustPeer,
+    Beam,
+}
+
+/// One row per workload, one column per configuration: regent's figure over the best other
+/// Rust peer's, or over beam's. Rows without a single ratio are left out, and so is the
+/// whole table (`None`) when no row has one.
+fn headline(result: &CompareResult, versus: Versus) -> Option<Table> {
+    let mut configurations: Vec<(usize, usize)> = Vec::new();
+    for row in &result.workloads {
+        if !configurations.contains(&(row.keys, row.threads)) {
+            configurations.push((row.keys, row.threads));
+        }
+    }
+    let mut header = vec!["workload".to_owned()];
+    header.extend(
+        configurations
+            .iter()
+            .map(|&(keys, threads)| format!("{} keys, {threads}T", Count(keys))),
+    );
+    let mut table = Table::new(&header);
+    let mut any = false;
+    for workload in workloads(result) {
+        let rows = rows(result, workload);
+        let cells: Vec<Option<f64>> = configurations
+            .iter()
+            .map(|&(keys, threads)| {
+                let row = rows
+                    .iter()
+                    .find(|r| r.keys == keys && r.threads == threads)?;
+                let (best, beam) = ratios_of(result, workload, row);
+                match versus {
+                    Versus::BestRustPeer => best,
+                    Versus::Beam => beam,
+                }
+            })
+            .collect();
+        if cells.iter().all(Option::is_none) {
+            continue;
+        }
+        any = true;
+        let mut line = vec![workload.name().to_owned()];
+        line.extend(cells.into_iter().map(ratio_cell));
+        table.row(line);
+    }
+    any.then_some(table)
+}
+
+/// regent's figure in `row` over the best other Rust peer's and over beam's.
+fn ratios_of(
+    result: &CompareResult,
+    workload: Workload,
+    row: &WorkloadFigures,
+) -> (Option<f64>, Option<f64>) {
+    let better = match workload.kind() {
+        Kind::Memory => f64::min,
+        Kind::Pass(_) | Kind::Bags | Kind::Batch => f64::max,
+    };
+    let regent = of(row, RegentPeer::NAME);
+    let best = result
+        .run
+        .peers
+        .iter()
+        .filter(|&&p| p != RegentPeer::NAME && p != beam::NAME)
+        .filter_map(|p| of(row, p))
+        .reduce(better);
+    let over = |other: Option<f64>| Some(regent? / other?);
+    (over(best), over(of(row, beam::NAME)))
+}
+
+fn ratio_cell(ratio: Option<f64>) -> String {
+    ratio.map_or("–".to_owned(), |r| format!("{r:.2}×"))
+}
+
+/// The headline section: both headline tables, with what they mean.
+fn headlines(result: &CompareResult) -> String {
+    let mut out = String::new();
+    if let Some(table) = headline(result, Versus::BestRustPeer) {
+        let _ = write!(
+            out,
+            "\n## Headline\n\n\
+             regent's figure over the best other Rust peer's in the same configuration (keys, \
+             threads): above 1× regent is faster, except for `memory`, where below 1× regent is \
+             smaller. Every figure behind a ratio is in the workload's own table below.\n\n{table}"
+        );
+        if let Some(table) = headline(result, Versus::Beam) {
+            let _ = write!(
+                out,
+                "\nregent's figure over Elixir's `Registry` (beam) on the workloads beam \
+                 ran:\n\n{table}"
+            );
+        }
+    }
+    out
 }
 
 /// Each peer's lookup figure over the dependent and the independent access rate.

@@ -29,6 +29,7 @@ pub enum Workload {
     Dispatch,
     JoinLeave,
     LookupMany,
+    LookupPinned,
 }
 
 /// How a workload is measured.
@@ -40,13 +41,13 @@ pub enum Kind {
     Memory,
     /// A duplicate-registry workload, in Mops/s (entries visited, or joins and leaves).
     Bags,
-    /// regent's batch lookup (`whereis_many`), in Mops/s.
+    /// regent's batch lookups (`whereis_many`, or `whereis` under one `pin`), in Mops/s.
     Batch,
 }
 
 impl Workload {
     /// Every workload, in the order they run and are reported.
-    pub const ALL: [Workload; 11] = [
+    pub const ALL: [Workload; 12] = [
         Workload::Register,
         Workload::RegisterConflict,
         Workload::LookupHit,
@@ -58,6 +59,7 @@ impl Workload {
         Workload::Dispatch,
         Workload::JoinLeave,
         Workload::LookupMany,
+        Workload::LookupPinned,
     ];
 
     #[must_use]
@@ -72,7 +74,7 @@ impl Workload {
             Workload::ReadMix => Kind::Pass(Phase::ReadMix),
             Workload::Memory => Kind::Memory,
             Workload::Dispatch | Workload::JoinLeave => Kind::Bags,
-            Workload::LookupMany => Kind::Batch,
+            Workload::LookupMany | Workload::LookupPinned => Kind::Batch,
         }
     }
 
@@ -83,6 +85,7 @@ impl Workload {
             Workload::Dispatch => "dispatch",
             Workload::JoinLeave => "join_leave",
             Workload::LookupMany => "lookup_many",
+            Workload::LookupPinned => "lookup_pinned",
             _ => match self.kind() {
                 Kind::Pass(phase) => phase.name(),
                 Kind::Memory | Kind::Bags | Kind::Batch => "memory",
@@ -95,7 +98,10 @@ impl Workload {
     pub const fn is_lookup(self) -> bool {
         matches!(
             self,
-            Workload::LookupHit | Workload::LookupMiss | Workload::LookupMany
+            Workload::LookupHit
+                | Workload::LookupMiss
+                | Workload::LookupMany
+                | Workload::LookupPinned
         )
     }
 
@@ -126,6 +132,10 @@ impl Workload {
             Workload::LookupMany => {
                 "every key looked up with regent's `whereis_many` in batches of 16 (other peers \
                  have no batch call): compare with `lookup_hit` of the same run"
+            }
+            Workload::LookupPinned => {
+                "every key looked up with one `whereis` call each, under one `Unique::pin` per \
+                 16 keys (regent only): what `lookup_hit` loses to the epoch pin's barrier"
             }
         }
     }
@@ -195,17 +205,20 @@ pub fn measure_peer(
             Peer::Beam => unreachable!("beam was refused above"),
         };
     }
-    if peer == Peer::Regent && workloads.contains(&Workload::LookupMany) {
-        figures
-            .bags
-            .push((Workload::LookupMany, measure_batch(keys, threads, reps)));
+    if peer == Peer::Regent {
+        for &workload in workloads.iter().filter(|w| w.kind() == Kind::Batch) {
+            figures
+                .bags
+                .push((workload, measure_batch(workload, keys, threads, reps)));
+        }
     }
     Ok(figures)
 }
 
-/// regent's `whereis_many` in batches of 16 over every key, on `threads` threads; the
-/// median of `reps` passes over one table, in Mops/s.
-fn measure_batch(keys: Keys, threads: usize, reps: usize) -> f64 {
+/// regent's `whereis_many` in batches of 16 over every key (or, for `lookup_pinned`, one
+/// `whereis` per key under one pin per 16 keys), on `threads` threads; the median of
+/// `reps` passes over one table, in Mops/s.
+fn measure_batch(workload: Workload, keys: Keys, threads: usize, reps: usize) -> f64 {
     const BATCH: usize = 16;
     let registry = regent::Unique::<u64, u64, regent::Pid, crate::peers::Hasher>::builder()
         .hasher(crate::peers::Hasher::default())
@@ -231,7 +244,16 @@ fn measure_batch(keys: Keys, threads: usize, reps: usize) -> f64 {
                         }
                         share
                             .chunks(BATCH)
-                            .map(|batch| registry.whereis_many(batch).iter().flatten().count())
+                            .map(|batch| match workload {
+                                Workload::LookupPinned => {
+                                    let pinned = registry.pin();
+                                    batch
+                                        .iter()
+                                        .filter(|k| pinned.whereis(*k).is_some())
+                                        .count()
+                                }
+                                _ => registry.whereis_many(batch).iter().flatten().count(),
+                            })
                             .sum::<usize>()
                     })
                 })
@@ -242,7 +264,7 @@ fn measure_batch(keys: Keys, threads: usize, reps: usize) -> f64 {
                 .sum()
         });
         let elapsed = start.elapsed().as_secs_f64();
-        assert_eq!(found, n, "whereis_many found every key");
+        assert_eq!(found, n, "{} found every key", workload.name());
         rates.push(n as f64 / elapsed / 1e6);
     }
     middle(rates, f64::total_cmp)
