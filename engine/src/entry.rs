@@ -204,3 +204,31 @@ unsafe impl<K, V, P> Record for BagRef<K, V, P> {
 unsafe impl<K: Send + Sync, V: Send + Sync, P: Send + Sync> Send for BagRef<K, V, P> {}
 // SAFETY: as above.
 unsafe impl<K: Send + Sync, V: Send + Sync, P: Send + Sync> Sync for BagRef<K, V, P> {}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use core::mem::size_of;
+
+    use super::{Entry, Value};
+    use crate::Pid;
+
+    #[test]
+    fn plain_values_stay_inline_at_their_own_size() {
+        const { assert!(!Value::<u64>::BOXED && !Value::<()>::BOXED && !Value::<u16>::BOXED) };
+        assert_eq!(size_of::<Value<u64>>(), 8);
+        assert_eq!(size_of::<Value<()>>(), 0);
+        // The record every benchmark and memory bar measures.
+        assert_eq!(size_of::<Entry<u64, u64, Pid>>(), 24);
+    }
+
+    #[test]
+    fn values_with_drop_glue_are_boxed_and_reach_one_value() {
+        const { assert!(Value::<String>::BOXED && Value::<Vec<u8>>::BOXED) };
+        let value = Value::new(String::from("mailbox"));
+        // A bitwise copy, as a table's migration makes, points at the same value.
+        // SAFETY: the copy is only read, and forgotten before `value` drops.
+        let copy = core::mem::ManuallyDrop::new(unsafe { core::ptr::read(&value) });
+        assert!(core::ptr::eq(&**copy, &*value));
+        assert_eq!(value.into_inner(), "mailbox");
+    }
+}
