@@ -35,6 +35,10 @@ impl<V> Value<V> {
     /// Whether values of this type live in a box.
     const BOXED: bool = core::mem::needs_drop::<V>() && size_of::<V>() >= size_of::<*mut V>();
 
+    /// Whether dropping a `Value` does anything (its `Drop` impl makes the type's own
+    /// `needs_drop` true even for plain values).
+    pub(crate) const NEEDS_DROP: bool = core::mem::needs_drop::<V>();
+
     pub(crate) fn new(value: V) -> Self {
         let mut repr = MaybeUninit::<V>::uninit();
         if Self::BOXED {
@@ -55,9 +59,6 @@ impl<V> Value<V> {
         // SAFETY: `new` wrote a pointer there.
         unsafe { self.repr.as_ptr().cast::<*mut V>().read_unaligned() }
     }
-
-    /// Whether dropping a `Value` does anything.
-    pub(crate) const NEEDS_DROP: bool = core::mem::needs_drop::<V>();
 
     /// Takes the value out.
     pub(crate) fn into_inner(self) -> V {

@@ -78,9 +78,9 @@ use crate::{DefaultHashBuilder, Existing, Mailbox, SendError};
 ///
 /// Entries live inline in the tables' arrays; a registration allocates only when a table
 /// grows (a new array, twice the live entries), when a pid takes its second or a later
-/// key (its key list), or when the value has drop glue (its box, above). If the global allocator fails, regent calls
-/// [`std::alloc::handle_alloc_error`], which aborts the process, as `Vec` and `Box` do: no
-/// call returns with the registry half-changed. To bound memory instead, build with
+/// key (its key list), or when the value has drop glue (its box, above). If the global
+/// allocator fails, regent calls [`std::alloc::handle_alloc_error`], which aborts the
+/// process, as `Vec` and `Box` do: no call returns with the registry half-changed. To bound memory instead, build with
 /// [`max_entries`](UniqueBuilder::max_entries) and use
 /// [`try_register`](Unique::try_register), which answers `Full` before allocating, and
 /// watch [`stats`](Unique::stats). Sizes whose byte count would overflow `usize` panic.

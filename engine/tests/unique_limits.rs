@@ -491,18 +491,20 @@ fn a_registration_that_loses_does_not_make_another_one_full() {
 
 // ---------- allocation failure ----------
 
+/// Runs the ignored test `name` in a child under `ulimit -v` 256 MiB and returns how it
+/// ended.
+fn child_with_little_memory(name: &str) -> std::process::ExitStatus {
+    common::child_test(name, Duration::from_secs(120), Some(256 << 10))
+        .expect("the child ends by itself")
+}
+
 /// A registration whose table growth cannot be allocated aborts the process, as the docs
 /// say (`handle_alloc_error`, like `Vec`): it does not crash on a null pointer, hang or
 /// unwind with the registry half-changed. The child runs under `ulimit -v` 256 MiB.
 #[test]
 fn a_failed_allocation_aborts_the_process() {
     use std::os::unix::process::ExitStatusExt;
-    let status = common::child_test(
-        "allocation_failure_child",
-        Duration::from_secs(120),
-        Some(256 << 10),
-    )
-    .expect("the child ends by itself");
+    let status = child_with_little_memory("allocation_failure_child");
     // SIGABRT (6): `handle_alloc_error` aborts; a null dereference would be SIGSEGV (11), a
     // panic exit code 101.
     assert_eq!(status.signal(), Some(6), "{status:?}");
@@ -525,12 +527,7 @@ fn allocation_failure_child() {
 /// reaches the allocator's limit.
 #[test]
 fn a_bounded_registry_answers_full_before_memory_runs_out() {
-    let status = common::child_test(
-        "bounded_registry_child",
-        Duration::from_secs(120),
-        Some(256 << 10),
-    )
-    .expect("the child ends by itself");
+    let status = child_with_little_memory("bounded_registry_child");
     assert!(status.success(), "{status:?}");
 }
 

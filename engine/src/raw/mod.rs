@@ -532,9 +532,6 @@ fn groups_for(capacity: usize) -> usize {
         .max(MIN_GROUPS)
 }
 
-/// The part of a hash the tables use: they ignore its low 3 bits, so a record's hash can
-/// be stored with flags in them (the monitor index does) and still find the record.
-#[inline]
 /// Allocates `layout`, zeroed if asked, or aborts through `handle_alloc_error` as `Box`
 /// does. The engine's hand-laid-out allocations (control words, bag segments, key lists)
 /// all come from here.
@@ -554,6 +551,9 @@ pub(crate) fn allocate(layout: Layout, zeroed: bool) -> *mut u8 {
     ptr
 }
 
+/// The part of a hash the tables use: they ignore its low 3 bits, so a record's hash can
+/// be stored with flags in them (the monitor index does) and still find the record.
+#[inline]
 pub(crate) fn mark(hash: u64) -> u64 {
     hash & !0b111
 }
