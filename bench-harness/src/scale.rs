@@ -231,7 +231,6 @@ pub fn run(args: &ScaleArgs) -> Result<PathBuf, Error> {
     // baseline, so that the leak accounting sees only the registries.
     let mut growth: Vec<GrowthPoint> = Vec::with_capacity(runtime::GROWTH_POINTS);
     let mut timeline = Timeline::new(TIMELINE_SAMPLES, Duration::from_millis(10));
-    let key_list = memory::key_list_bytes(plan.topics);
     // Registers this thread with the epoch collector first: that allocates once, for good.
     regent::reclaim();
     alloc::reset_peak();
@@ -254,7 +253,6 @@ pub fn run(args: &ScaleArgs) -> Result<PathBuf, Error> {
         plan,
         provenance,
         &measured,
-        key_list,
         &growth,
         timeline,
         (baseline, peak, after_teardown),
@@ -340,7 +338,6 @@ fn assemble(
     plan: Plan,
     provenance: Provenance,
     m: &Measured,
-    key_list: usize,
     growth: &[GrowthPoint],
     timeline: Timeline,
     (baseline, peak, after_teardown): (usize, usize, usize),
@@ -367,7 +364,7 @@ fn assemble(
             latency: m.steady.kinds[kind as usize],
         })
         .collect();
-    let split = Split::of(&m.unique, &m.duplicate, n, key_list);
+    let split = Split::of(&m.unique, &m.duplicate, n);
     ScaleResult {
         run: Run {
             processes: n,
@@ -406,11 +403,10 @@ fn assemble(
             registry_bytes_per_process: split.registries,
             unique_bytes_per_process: split.unique,
             duplicate_bytes_per_process: split.duplicate,
-            unique_entry_bytes_per_process: split.unique_entries,
-            duplicate_entry_bytes_per_process: split.duplicate_entries,
-            monitor_bytes_per_process: split.monitors,
+            unique_entry_bytes_per_process: Some(split.unique_entries),
+            duplicate_entry_bytes_per_process: Some(split.duplicate_entries),
+            monitor_bytes_per_process: Some(split.monitors),
             process_record_bytes: m.process_record_bytes,
-            key_list_bytes: key_list,
             migration_writes: m.migration_writes,
             migrations_in_flight: m.migrations,
             after_teardown_bytes: after_teardown,

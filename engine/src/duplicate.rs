@@ -9,14 +9,14 @@ use core::ptr;
 use crossbeam_epoch::Guard;
 
 use crate::counter::Counter;
-use crate::entry::{BagRef, Monitor};
+use crate::entry::{BagRef, SlotMonitor};
 use crate::event::{Event, Listener};
 use crate::keylock::KeyLocks;
 use crate::meta::{meta_and_lock, Meta};
 use crate::monitor;
 use crate::partition::Partitioned;
 use crate::pid::{Pid, ProcessId};
-use crate::raw::{mark, Bag, RawTable, Slot};
+use crate::raw::{mark, Bag, LockWord, RawTable, Slot};
 use crate::reclaim::{self, Epoch};
 use crate::settings::{settings_setters, Settings};
 use crate::stats::Stats;
@@ -80,7 +80,7 @@ pub struct Duplicate<K, V = (), P = Pid, S = DefaultHashBuilder> {
     /// One bag per key (per partition, under `PartitionBy::Pid`), by hash of key.
     bags: Partitioned<BagRef<K, V, P>>,
     /// One monitor per pid that holds entries: the addresses of its entries' slots.
-    pids: Partitioned<Monitor<P>>,
+    pids: Partitioned<SlotMonitor<P>>,
     by: PartitionBy,
     hasher: S,
     entries: Counter,
@@ -208,30 +208,30 @@ where
         let guard = &self.epoch.pin();
         let key_hash = mark(self.hasher.hash_one(&key));
         let pid_hash = mark(self.hasher.hash_one(pid));
-        let by_pid = self.pid_hasher();
-        // The pid's lock is held across the insert, so a racing `process_down` of the pid
-        // (a runtime bug, but not UB) sees the entry or waits for it. A fresh monitor holds
-        // no slot yet (0, which readers skip) until the insert below.
+        // The entry goes into its slot first, unpublished: a monitor names its pid only
+        // through its slots, so a fresh one is published with the slot in it.
+        let bag = self.reserve(self.table(key_hash, pid_hash), key_hash, key, guard);
+        let (slot, grown) = bag.claim(pid, value);
+        if grown > 0 {
+            self.bag_bytes.add(grown);
+        }
+        // The pid's lock is held across the publication, so a racing `process_down` of the
+        // pid (a runtime bug, but not UB) sees the entry or waits for it.
+        let by_pid = self.pid_hasher(guard);
         let mut lock = self
             .pids
             .get(pid_hash)
             .lock(
                 pid_hash,
-                |m| m.pid == pid,
-                Some(Monitor::locked(pid, 0)),
+                |m| m.pid::<V>(guard) == pid,
+                Some(SlotMonitor::locked(slot.address())),
                 &by_pid,
                 guard,
             )
             .expect("a fresh monitor is always placed");
-        let bag = self.reserve(self.table(key_hash, pid_hash), key_hash, key, guard);
-        let (slot, grown) = bag.insert(pid, value);
-        if grown > 0 {
-            self.bag_bytes.add(grown);
-        }
+        bag.publish(slot);
         let fresh = lock.is_fresh();
-        if fresh {
-            lock.set_data(slot.address());
-        } else {
+        if !fresh {
             monitor::add(&mut lock, slot.address(), &self.lists, guard);
         }
         drop(lock);
@@ -367,7 +367,7 @@ where
     {
         let guard = &self.epoch.pin();
         let pid_hash = mark(self.hasher.hash_one(pid));
-        let by_pid = self.pid_hasher();
+        let by_pid = self.pid_hasher(guard);
         let Some(mut lock) = self.lock_pid(pid, pid_hash, &by_pid, guard) else {
             return 0;
         };
@@ -390,8 +390,7 @@ where
         if chosen.as_ref().is_some_and(Vec::is_empty) {
             return 0;
         }
-        let mut removed = 0;
-        let mut bag = None;
+        let mut removed = Removals::default();
         let emptied = monitor::retain(
             &mut lock,
             |m| {
@@ -405,24 +404,25 @@ where
                     return true;
                 }
                 // SAFETY: ours, under our lock; removed once (its mark goes with it).
-                bag = Some(unsafe { self.remove(Slot::at(m, guard), pid_hash, guard) });
-                removed += 1;
+                removed.push(unsafe { self.remove(Slot::at(m, guard), pid_hash, guard) });
                 false
             },
             &self.lists,
             guard,
         );
         drop(lock);
-        self.removed(removed, emptied);
-        if let (Some(listener), Some(bag)) = (&self.listener, bag) {
-            for _ in 0..removed {
+        // SAFETY: removed by us, and out of the monitor now that the lock is released.
+        unsafe { removed.retire(guard) };
+        self.removed(removed.len(), emptied);
+        if let Some(listener) = &self.listener {
+            for (bag, _) in removed.iter() {
                 listener(&Event::Unregistered {
                     key: bag.key(),
                     pid,
                 });
             }
         }
-        removed
+        removed.len()
     }
 
     /// Clones of the entries under `key` for which `pred(pid, &value)` holds (Elixir's
@@ -507,37 +507,34 @@ where
     pub fn process_down(&self, pid: P) -> usize {
         let guard = &self.epoch.pin();
         let pid_hash = mark(self.hasher.hash_one(pid));
-        let by_pid = self.pid_hasher();
+        let by_pid = self.pid_hasher(guard);
         let Some(mut lock) = self.lock_pid(pid, pid_hash, &by_pid, guard) else {
             return 0;
         };
-        let mut bags = Vec::new();
-        let mut removed = 0;
+        let mut removed = Removals::default();
         monitor::retain(
             &mut lock,
             |m| {
                 // SAFETY: the pid's own slot, under its lock; removed once.
-                let bag = unsafe { self.remove(Slot::at(m, guard), pid_hash, guard) };
-                removed += 1;
-                if self.listener.is_some() {
-                    bags.push(bag);
-                }
+                removed.push(unsafe { self.remove(Slot::at(m, guard), pid_hash, guard) });
                 false
             },
             &self.lists,
             guard,
         );
         drop(lock);
-        self.removed(removed, true);
+        // SAFETY: removed by us, and out of the monitor, which `retain` removed.
+        unsafe { removed.retire(guard) };
+        self.removed(removed.len(), true);
         if let Some(listener) = &self.listener {
-            for bag in bags {
+            for (bag, _) in removed.iter() {
                 listener(&Event::Down {
                     key: bag.key(),
                     pid,
                 });
             }
         }
-        removed
+        removed.len()
     }
 
     /// Sizes and memory (see [`Stats`]); `entry_bytes` counts the bags and the monitors'
@@ -545,15 +542,16 @@ where
     #[must_use]
     pub fn stats(&self) -> Stats {
         let guard = &self.epoch.pin();
+        let lists = self.lists.sum();
         let mut stats = Stats {
             entries: self.entries.sum(),
             monitors: self.monitors.sum(),
-            entry_bytes: self.lists.sum() + self.bag_bytes.sum(),
+            entry_bytes: lists + self.bag_bytes.sum(),
             retired_bytes: reclaim::retired_bytes(),
             ..Stats::default()
         };
         self.bags.add_to(&mut stats, guard);
-        self.pids.add_to(&mut stats, guard);
+        stats.monitor_bytes = self.pids.add_to(&mut stats, guard) + lists;
         stats
     }
 
@@ -606,7 +604,8 @@ where
     }
 
     /// Removes the entry in `slot`, and its bag from its table if that emptied it. Returns
-    /// the bag (readable under `guard`).
+    /// the bag and the slot, for the caller to retire once the slot is out of the pid's
+    /// monitor (`Removals::retire`).
     ///
     /// # Safety
     ///
@@ -616,9 +615,9 @@ where
         slot: &'g Slot<V, P>,
         pid_hash: u64,
         guard: &'g Guard,
-    ) -> &'g Bag<K, V, P> {
+    ) -> RemovedSlot<'g, K, V, P> {
         // SAFETY: as the caller guarantees.
-        let removed = unsafe { Bag::remove(slot, guard) };
+        let removed = unsafe { Bag::remove(slot) };
         let bag = removed.bag;
         if removed.closed {
             let rehash = |r: &BagRef<K, V, P>| r.bag().hash();
@@ -630,10 +629,11 @@ where
             );
             self.bag_bytes.sub(bag.bytes());
             // SAFETY: closed by us and out of its table (by us or by a registrant that met
-            // it closed): retired once, here.
+            // it closed): retired once, here. The removed slots' pending reclamations keep
+            // it allocated for the monitors that still name them.
             unsafe { Bag::retire(bag, guard) };
         }
-        bag
+        (bag, slot)
     }
 
     /// Calls `f` with each bag of `key`: one under `PartitionBy::Key`, up to one per
@@ -665,7 +665,11 @@ where
     fn for_each_of(&self, pid: P, mut f: impl FnMut(&Bag<K, V, P>, &V)) {
         let guard = &self.epoch.pin();
         let hash = mark(self.hasher.hash_one(pid));
-        let Some(monitor) = self.pids.get(hash).find(hash, |m| m.pid == pid, guard) else {
+        let found = self
+            .pids
+            .get(hash)
+            .find(hash, |m| m.pid::<V>(guard) == pid, guard);
+        let Some(monitor) = found else {
             return;
         };
         // SAFETY: read under `guard`, still pinned.
@@ -705,20 +709,78 @@ where
         }
     }
 
-    fn lock_pid<'t, 'g, R: Fn(&Monitor<P>) -> u64>(
+    fn lock_pid<'t, 'g, R: Fn(&SlotMonitor<P>) -> u64>(
         &'t self,
         pid: P,
         hash: u64,
         by_pid: &'t R,
         guard: &'g Guard,
-    ) -> Option<monitor::PidLock<'t, 'g, P, R>> {
+    ) -> Option<monitor::PidLock<'t, 'g, SlotMonitor<P>, R>> {
         self.pids
             .get(hash)
-            .lock(hash, |m| m.pid == pid, None, by_pid, guard)
+            .lock(hash, |m| m.pid::<V>(guard) == pid, None, by_pid, guard)
     }
 
-    fn pid_hasher(&self) -> impl Fn(&Monitor<P>) -> u64 + '_ {
-        |m| mark(self.hasher.hash_one(m.pid))
+    /// A monitor's hash, for migrations of the monitor index (the pid is read from its
+    /// slots under `guard`).
+    fn pid_hasher<'a>(&'a self, guard: &'a Guard) -> impl Fn(&SlotMonitor<P>) -> u64 + 'a {
+        move |m| mark(self.hasher.hash_one(m.pid::<V>(guard)))
+    }
+}
+
+/// The entries a call removed under a pid's lock, with their bags: their slots are retired
+/// after the lock is released, when the monitor no longer names them (`Bag::retire_slot`).
+/// The first is kept inline, so removing a pid's one entry allocates nothing.
+struct Removals<'g, K, V, P> {
+    first: Option<RemovedSlot<'g, K, V, P>>,
+    more: Vec<RemovedSlot<'g, K, V, P>>,
+}
+
+/// A removed entry's bag and slot.
+type RemovedSlot<'g, K, V, P> = (&'g Bag<K, V, P>, &'g Slot<V, P>);
+
+impl<K, V, P> Default for Removals<'_, K, V, P> {
+    fn default() -> Self {
+        Removals {
+            first: None,
+            more: Vec::new(),
+        }
+    }
+}
+
+impl<'g, K, V, P> Removals<'g, K, V, P>
+where
+    K: 'static,
+    V: 'static,
+    P: Copy + 'static,
+{
+    fn push(&mut self, removed: RemovedSlot<'g, K, V, P>) {
+        if self.first.is_none() {
+            self.first = Some(removed);
+        } else {
+            self.more.push(removed);
+        }
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = RemovedSlot<'g, K, V, P>> + '_ {
+        self.first.iter().chain(&self.more).copied()
+    }
+
+    /// Hands every slot to the collector.
+    ///
+    /// # Safety
+    ///
+    /// Each was removed by `Duplicate::remove` and its mark is out of the pid's monitor,
+    /// whose lock is released; called once.
+    unsafe fn retire(&self, guard: &Guard) {
+        for (bag, slot) in self.iter() {
+            // SAFETY: as the caller guarantees.
+            unsafe { Bag::retire_slot(bag, slot, guard) };
+        }
     }
 }
 

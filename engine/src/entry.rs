@@ -1,10 +1,13 @@
 //! The records the registries keep: entries and bags by key, and monitors by pid.
 
+use core::marker::PhantomData;
 use core::mem::{size_of, ManuallyDrop, MaybeUninit};
 use core::ops::Deref;
 use core::ptr;
 
-use crate::raw::{Bag, Lockable, Record, WORD_FLAGS};
+use crossbeam_epoch::Guard;
+
+use crate::raw::{Bag, LockWord, Lockable, Record, Slot, WORD_FLAGS};
 use crate::sync::{AtomicU64, Ordering};
 
 /// One registration, stored inline in the name table.
@@ -141,12 +144,6 @@ impl<P> Monitor<P> {
             word: AtomicU64::new(data | crate::raw::LOCKED),
         }
     }
-
-    /// The data bits (for lock-free readers). Acquire: pairs with the Release with which
-    /// the holder stored them, so a list they point to is visible.
-    pub(crate) fn data(&self) -> u64 {
-        self.word.load(Ordering::Acquire) & !WORD_FLAGS
-    }
 }
 
 // SAFETY: the copy carries the same pid and the word as it was when frozen; the frozen
@@ -168,13 +165,86 @@ unsafe impl<P: Copy> Record for Monitor<P> {
     }
 }
 
-impl<P: Copy + Eq> Lockable for Monitor<P> {
+impl<P> LockWord for Monitor<P> {
     fn word(&self) -> &AtomicU64 {
         &self.word
     }
+}
 
+impl<P: Copy + Eq> Lockable for Monitor<P> {
     fn same(&self, other: &Self) -> bool {
         self.pid == other.pid
+    }
+}
+
+/// A monitored pid of a duplicate registry: its record in the monitor index, one word.
+///
+/// The word holds the lock bits and, above them, the address of the pid's one slot or a
+/// pointer to its list of slot addresses (`monitor` module docs). The pid itself is not
+/// stored: every slot the word reaches holds it, so the record is half a [`Monitor`]'s
+/// size (8 bytes for a `u64` pid instead of 16), which at millions of pids is about a
+/// quarter of a duplicate entry's memory. The price is a read of the slot when a probe's
+/// tag matches; `process_down` and `keys` read that slot next anyway.
+///
+/// A record is only ever published with a slot in it (`Duplicate::register` claims the
+/// slot first), and the slots a monitor reaches are reclaimed only after it no longer
+/// reaches them (the registry retires them after the pid's lock is released, and
+/// [`monitor::clear`](crate::monitor::clear) removes the record before it retires a list).
+/// So the pid read through a record under a guard is the record's own.
+pub(crate) struct SlotMonitor<P> {
+    word: AtomicU64,
+    _pid: PhantomData<P>,
+}
+
+impl<P: Copy> SlotMonitor<P> {
+    /// A monitor for a pid's first entry, in `slot` (whose pid is written), locked by its
+    /// creator.
+    pub(crate) fn locked(slot: u64) -> Self {
+        debug_assert_ne!(slot, 0);
+        SlotMonitor {
+            word: AtomicU64::new(slot | crate::raw::LOCKED),
+            _pid: PhantomData,
+        }
+    }
+
+    /// The pid, read from the first slot the record reaches.
+    #[inline]
+    pub(crate) fn pid<V>(&self, guard: &Guard) -> P {
+        // SAFETY: read under `guard`; see the type's docs for why the slot is the pid's.
+        unsafe { Slot::<V, P>::pid_at(crate::monitor::first_mark(self.data(), guard), guard) }
+    }
+}
+
+// SAFETY: the copy carries the word as it was when frozen (and so the same slots); the
+// frozen word makes the lock holder move to the copy before changing anything.
+unsafe impl<P> Record for SlotMonitor<P> {
+    unsafe fn migrate(src: *const Self, dst: *mut Self) {
+        // SAFETY: the caller passes a published record.
+        let src = unsafe { &*src };
+        // Acquire: as in `Monitor`'s migration.
+        let word = src.word.fetch_or(crate::raw::W_FROZEN, Ordering::Acquire);
+        // SAFETY: the caller passes a claimed, unwritten slot.
+        unsafe {
+            dst.write(SlotMonitor {
+                word: AtomicU64::new(word),
+                _pid: PhantomData,
+            })
+        };
+    }
+}
+
+impl<P> LockWord for SlotMonitor<P> {
+    fn word(&self) -> &AtomicU64 {
+        &self.word
+    }
+}
+
+impl<P> Lockable for SlotMonitor<P> {
+    /// Two records are the same pid's when they reach the same slots: no two monitors ever
+    /// share a slot or a list, and only the lock holder changes the word.
+    fn same(&self, other: &Self) -> bool {
+        self.word.load(Ordering::Relaxed) & !WORD_FLAGS
+            == other.word.load(Ordering::Relaxed) & !WORD_FLAGS
     }
 }
 

@@ -15,6 +15,9 @@
 //! once published (a change replaces it). A process in two topics, the common list, thus
 //! costs 16 bytes, and a longer one a header word more than its marks.
 //!
+//! In a duplicate registry a mark is a slot's address instead, and the record has no pid
+//! field (`entry::SlotMonitor`): the pid is read from the first mark's slot.
+//!
 //! Changes to a pid's monitor take its lock (`raw::Locked`), so register, unregister,
 //! update and exit of one pid serialize while different pids never contend. Readers
 //! (`keys`) walk the marks without the lock: a list only grows in place (the new length is
@@ -26,9 +29,8 @@ use core::ptr;
 use crossbeam_epoch::Guard;
 
 use crate::counter::Counter;
-use crate::entry::Monitor;
 use crate::partition::Partitioned;
-use crate::raw::Locked;
+use crate::raw::{LockWord, Lockable, Locked};
 use crate::reclaim::retire;
 use crate::sync::{AtomicU64, Ordering};
 
@@ -39,12 +41,34 @@ const LIST: u64 = 0b100;
 #[derive(Clone, Copy)]
 struct List(*mut AtomicU64);
 
-pub(crate) type PidLock<'t, 'g, P, R> = Locked<'t, 'g, Monitor<P>, R>;
+/// A pid's locked monitor: a [`Monitor`](crate::entry::Monitor) in a unique registry, a
+/// [`SlotMonitor`](crate::entry::SlotMonitor) in a duplicate one.
+pub(crate) type PidLock<'t, 'g, E, R> = Locked<'t, 'g, E, R>;
 
 /// The data word of a pid's first key.
 pub(crate) fn first(mark: u64) -> u64 {
     debug_assert_eq!(mark & 0b111, 0);
     mark
+}
+
+/// The first mark in `data` (a monitor's data bits). A list's first word stays one of the
+/// pid's marks, or the last one it lost, while the list is reachable, so that a duplicate
+/// registry can read the pid from its slot (`SlotMonitor`).
+///
+/// # Safety
+///
+/// `data` was read from a monitor under `guard`, which must be pinned while this runs.
+pub(crate) unsafe fn first_mark(data: u64, _guard: &Guard) -> u64 {
+    if data & LIST == 0 {
+        return data;
+    }
+    let list = as_list(data);
+    match list.header() {
+        // A headed list's capacity is at least 4: its first mark's word exists, written
+        // when the list was made and changed only to another of the pid's marks.
+        Some(_) => list.marks()[0].load(Ordering::Relaxed),
+        None => list.pair()[0],
+    }
 }
 
 /// Calls `f` with every mark in `data` (a monitor's data bits).
@@ -65,8 +89,8 @@ pub(crate) unsafe fn for_each_mark(data: u64, _guard: &Guard, mut f: impl FnMut(
 }
 
 /// Adds `mark` to the locked pid's keys.
-pub(crate) fn add<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
-    lock: &mut PidLock<'_, '_, P, R>,
+pub(crate) fn add<E: Lockable, R: Fn(&E) -> u64>(
+    lock: &mut PidLock<'_, '_, E, R>,
     mark: u64,
     lists: &Counter,
     guard: &Guard,
@@ -99,8 +123,8 @@ pub(crate) fn add<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
 
 /// Removes one occurrence of `mark` from the locked pid's keys; returns whether none are
 /// left (the caller then lets the monitor go).
-pub(crate) fn remove<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
-    lock: &mut PidLock<'_, '_, P, R>,
+pub(crate) fn remove<E: Lockable, R: Fn(&E) -> u64>(
+    lock: &mut PidLock<'_, '_, E, R>,
     mark: u64,
     lists: &Counter,
     guard: &Guard,
@@ -141,8 +165,8 @@ pub(crate) fn remove<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
 /// Removes every mark of the locked pid for which `keep` returns false; returns whether none
 /// are left (the monitor then goes with the lock). `keep` sees each mark once and may act
 /// on the ones it drops.
-pub(crate) fn retain<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
-    lock: &mut PidLock<'_, '_, P, R>,
+pub(crate) fn retain<E: Lockable, R: Fn(&E) -> u64>(
+    lock: &mut PidLock<'_, '_, E, R>,
     mut keep: impl FnMut(u64) -> bool,
     lists: &Counter,
     guard: &Guard,
@@ -192,8 +216,8 @@ pub(crate) fn retain<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
 
 /// Puts `data` (a mark or a new list) in the locked pid's word in place of its list, and
 /// retires the list.
-fn replace_list<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
-    lock: &mut PidLock<'_, '_, P, R>,
+fn replace_list<E: Lockable, R: Fn(&E) -> u64>(
+    lock: &mut PidLock<'_, '_, E, R>,
     data: u64,
     lists: &Counter,
     guard: &Guard,
@@ -205,23 +229,27 @@ fn replace_list<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
     unsafe { retire_list(guard, old, lists) };
 }
 
-/// Lets the locked pid's monitor go when the lock is released, freeing its list.
-pub(crate) fn clear<P: Copy + Eq, R: Fn(&Monitor<P>) -> u64>(
-    lock: &mut PidLock<'_, '_, P, R>,
+/// Removes the locked pid's monitor (now: it stays locked until the lock drops) and
+/// retires its list. Its marks are out of every reader's reach once this returns, so what
+/// they point to may be retired after it.
+pub(crate) fn clear<E: Lockable, R: Fn(&E) -> u64>(
+    lock: &mut PidLock<'_, '_, E, R>,
     lists: &Counter,
     guard: &Guard,
 ) {
     let data = lock.data();
+    // Removed before its list is retired: a thread that pins after the retirement must not
+    // find the monitor, or the collector could free the list under it.
+    lock.remove_now();
     if data & LIST != 0 {
-        // SAFETY: the monitor goes with the lock's release; readers pinned now may still
-        // walk the list.
+        // SAFETY: unreachable for threads that pin from now on (the monitor is gone);
+        // readers pinned now may still walk it.
         unsafe { retire_list(guard, data, lists) };
     }
-    lock.set_empty();
 }
 
 /// Frees every monitor's list when the registry is dropped (`&mut`: no thread is inside).
-pub(crate) fn free_all<P>(pids: &mut Partitioned<Monitor<P>>) {
+pub(crate) fn free_all<E: LockWord>(pids: &mut Partitioned<E>) {
     for table in pids.iter_mut() {
         // SAFETY: `&mut` excludes every other thread, and a monitor's list is reachable
         // only through its monitor, which is drained once here.

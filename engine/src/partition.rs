@@ -48,14 +48,18 @@ impl<N> Partitioned<N> {
         self.tables.len()
     }
 
-    /// Adds these tables' capacity, bytes and migrations under way to `stats`.
-    pub(crate) fn add_to(&self, stats: &mut Stats, guard: &Guard) {
+    /// Adds these tables' capacity, bytes and migrations under way to `stats`; returns the
+    /// bytes it added.
+    pub(crate) fn add_to(&self, stats: &mut Stats, guard: &Guard) -> usize {
+        let mut added = 0;
         for table in self.iter() {
             let (bytes, migrating) = table.bytes(guard);
             stats.capacity += table.capacity(guard);
-            stats.table_bytes += bytes;
+            added += bytes;
             stats.migrations += usize::from(migrating);
         }
+        stats.table_bytes += added;
+        added
     }
 }
 

@@ -25,6 +25,9 @@ pub struct Stats {
     pub retired_bytes: usize,
     /// Tables with a migration (growth or compaction) under way.
     pub migrations: usize,
+    /// The monitor index's share of the bytes above: its tables (counted in `table_bytes`)
+    /// and the key lists of pids that hold several entries (counted in `entry_bytes`).
+    pub monitor_bytes: usize,
 }
 
 impl Stats {

@@ -20,7 +20,7 @@ use crate::meta::{meta_and_lock, Meta};
 use crate::monitor;
 use crate::partition::Partitioned;
 use crate::pid::{Pid, ProcessId};
-use crate::raw::{mark, retire_record};
+use crate::raw::{mark, retire_record, LockWord};
 use crate::reclaim::{self, Epoch};
 use crate::settings::{settings_setters, Settings};
 use crate::stats::Stats;
@@ -863,15 +863,16 @@ impl<K: Hash + Eq, V, P: ProcessId, S: BuildHasher> Unique<K, V, P, S> {
     #[must_use]
     pub fn stats(&self) -> Stats {
         let guard = &self.epoch.pin();
+        let lists = self.lists.sum();
         let mut stats = Stats {
             entries: self.entries.sum(),
             monitors: self.monitors.sum(),
-            entry_bytes: self.lists.sum(),
+            entry_bytes: lists,
             retired_bytes: reclaim::retired_bytes(),
             ..Stats::default()
         };
         self.names.add_to(&mut stats, guard);
-        self.pids.add_to(&mut stats, guard);
+        stats.monitor_bytes = self.pids.add_to(&mut stats, guard) + lists;
         stats
     }
 
@@ -912,7 +913,7 @@ impl<K: Hash + Eq, V, P: ProcessId, S: BuildHasher> Unique<K, V, P, S> {
         fresh: Option<Monitor<P>>,
         by_pid: &'t R,
         guard: &'g Guard,
-    ) -> Option<monitor::PidLock<'t, 'g, P, R>> {
+    ) -> Option<monitor::PidLock<'t, 'g, Monitor<P>, R>> {
         self.lock_pid_at(pid, mark(self.hasher.hash_one(pid)), fresh, by_pid, guard)
     }
 
@@ -924,7 +925,7 @@ impl<K: Hash + Eq, V, P: ProcessId, S: BuildHasher> Unique<K, V, P, S> {
         fresh: Option<Monitor<P>>,
         by_pid: &'t R,
         guard: &'g Guard,
-    ) -> Option<monitor::PidLock<'t, 'g, P, R>> {
+    ) -> Option<monitor::PidLock<'t, 'g, Monitor<P>, R>> {
         self.pids
             .get(hash)
             .lock(hash, |m| m.pid == pid, fresh, by_pid, guard)

@@ -364,3 +364,40 @@ fn pid_partitioning_spreads_a_key_over_partitions() {
     assert_eq!(by_key.dispatch(&0, |_, _| {}), 1000);
     assert!(reg.stats().entry_bytes > by_key.stats().entry_bytes);
 }
+
+/// `Stats::monitor_bytes` is the monitor index's share: its tables, plus the lists of pids
+/// that hold several entries (also in `entry_bytes`). A duplicate monitor is one word, the
+/// pid being read from its slots: for as many pids in tables of the same size it takes
+/// about half a unique monitor's bytes (a pid and a word).
+#[test]
+fn stats_count_the_monitor_index_apart() {
+    for_each_dup_config(|partitions, by| {
+        let reg: Duplicate<u64, u64> = duplicate(partitions, by);
+        let names: regent::Unique<u64, u64> =
+            regent::Unique::builder().partitions(partitions).build();
+        for i in 0..10_000 {
+            reg.register(pid(i), i % 100, i);
+            names.register(pid(i), i, i).unwrap();
+        }
+        let (d, u) = (reg.stats(), names.stats());
+        assert!(
+            d.monitor_bytes > 0 && d.monitor_bytes < d.table_bytes,
+            "{d:?}"
+        );
+        assert_eq!(d.monitors, u.monitors);
+        assert!(
+            d.monitor_bytes * 3 < u.monitor_bytes * 2,
+            "duplicate {d:?}, unique {u:?}"
+        );
+        // A second entry gives a pid a list of two slots: counted in both figures.
+        let before = reg.stats();
+        reg.register(pid(0), 1_000, 0);
+        let after = reg.stats();
+        let list = after.monitor_bytes - before.monitor_bytes;
+        assert!(list >= 16, "{before:?} -> {after:?}");
+        assert!(after.entry_bytes - before.entry_bytes >= list);
+        assert_eq!(reg.process_down(pid(0)), 2);
+        regent::reclaim();
+        assert!(reg.stats().monitor_bytes <= before.monitor_bytes);
+    });
+}

@@ -6,7 +6,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
-use std::hash::BuildHasherDefault;
+use std::hash::{BuildHasher, BuildHasherDefault};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -76,6 +76,24 @@ pub fn bags<V: Send + Sync + 'static>(by: PartitionBy) -> loom::sync::Arc<Bags<V
         .hasher(FixedHasher::default())
         .build();
     loom::sync::Arc::new(registry)
+}
+
+/// The first pid after `pid` whose [`FixedHasher`] hash shares `pid`'s tag bits and low
+/// bits: in a one-partition table of up to 512 groups the two have the same home group and
+/// tag, so a probe for either meets the other's record and compares it. Models use it to
+/// make the monitor index read another pid's record (a duplicate registry reads the pid
+/// out of the record's slot).
+#[must_use]
+pub fn pid_sharing_probes_with(pid: Pid) -> Pid {
+    // Bits 3..12 pick the group in tables of up to 512 groups; bits 50..56 are the tag
+    // (`engine/src/raw/array.rs`).
+    const PROBE_BITS: u64 = 0x3F << 50 | 0xFF8;
+    let hasher = FixedHasher::default();
+    let target = hasher.hash_one(pid) & PROBE_BITS;
+    (pid.get() + 1..)
+        .map(Pid::new)
+        .find(|&p| hasher.hash_one(p) & PROBE_BITS == target)
+        .expect("some pid shares the probe bits")
 }
 
 /// Like [`model`], for models whose values are [`Tracked`]: `f` gets the ledger that issues

@@ -144,7 +144,8 @@ pub struct Memory {
     pub unique_bytes_per_process: f64,
     /// The duplicate registry: topic memberships and their monitors.
     pub duplicate_bytes_per_process: f64,
-    /// The name tables.
+    /// The name tables. `None` only in results of older versions, which solved the split
+    /// from the table layout and left it out mid-migration.
     pub unique_entry_bytes_per_process: Option<f64>,
     /// The topic tables and the bags with their entries.
     pub duplicate_entry_bytes_per_process: Option<f64>,
@@ -152,8 +153,6 @@ pub struct Memory {
     pub monitor_bytes_per_process: Option<f64>,
     /// The simulated runtime's own record per process (state word and mailbox).
     pub process_record_bytes: usize,
-    /// One duplicate monitor's key list for `topics` memberships, as calibrated.
-    pub key_list_bytes: usize,
     /// Throwaway registrations it took after spawning to finish the migrations in flight
     /// (growth advances only as writers of a table help it), so that the figures above
     /// count each table once.

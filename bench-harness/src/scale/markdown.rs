@@ -178,12 +178,8 @@ fn markdown(result: &ScaleResult, json: &Path, charts: &[String; 3]) -> String {
          Bytes per process are taken when every process has spawned, after reclaiming the \
          garbage of growth: {alloc} bytes by the allocator, {stats} by the registries' own \
          `Stats` (unique registry {unique}, duplicate registry {duplicate}). The split into \
-         entries and monitors solves `Stats`' capacity and table bytes for the two record \
-         kinds of the documented table layout (off by a few spare groups per partition). \
-         `Stats` counts the duplicate monitors' key lists (a pid with several memberships \
-         lists their marks) together with the bags; a list was measured at {key_list} \
-         bytes on two small registries with and without lists, and that much per process \
-         is counted with the monitors.{migrating}\n\n\
+         entries and monitors is `Stats`' own: `monitor_bytes` is the monitor index's \
+         share (its tables, and the key lists of pids with several memberships).{migrating}\n\n\
          After teardown the registries and the process table are dropped and epoch \
          reclamation is driven until nothing is retired; live bytes then differ from the \
          baseline by {leaked} bytes. What may remain ({explained} bytes) is one node of \
@@ -221,7 +217,6 @@ fn markdown(result: &ScaleResult, json: &Path, charts: &[String; 3]) -> String {
         duplicate = figure(m.duplicate_bytes_per_process),
         leaked = m.leaked_bytes,
         explained = m.explained_leak_bytes,
-        key_list = m.key_list_bytes,
         migrating = if m.migrations_in_flight == 0 {
             format!(
                 " Growth is cooperative: a migration advances only as writers of its table \

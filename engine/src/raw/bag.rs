@@ -17,7 +17,10 @@
 //! Slots never move, so a slot's address is its entry's identity for life: the monitor
 //! index stores it, and removing an entry is O(1) wherever it sits in a bag of millions.
 //! A removed slot's reclamation (dropping the value, pushing the slot on the free list) is
-//! deferred through crossbeam-epoch. So a dispatcher pinned while it reads a value never
+//! deferred through crossbeam-epoch, once its address has left its pid's monitor (the
+//! registry retires it after releasing the pid's lock): a thread that pins after the
+//! retirement can reach the slot neither through the bag (it is `DEAD`) nor through the
+//! monitor. So a dispatcher pinned while it reads a value never
 //! sees it overwritten, and the free list (a Treiber stack) has no ABA: a stale pop would
 //! need its head to come back while the popper is still pinned, which the epoch forbids.
 //!
@@ -176,24 +179,33 @@ impl<K, V, P: Copy> Bag<K, V, P> {
         }
     }
 
-    /// Inserts an entry into a place reserved with `reserve` (or by `new`). Returns its slot
-    /// and the bytes the bag grew by.
-    pub(crate) fn insert(&self, pid: P, value: V) -> (&Slot<V, P>, usize) {
+    /// Writes an entry into a place reserved with `reserve` (or by `new`), unpublished:
+    /// readers of the bag skip it until [`publish`](Self::publish). Returns its slot and the
+    /// bytes the bag grew by.
+    pub(crate) fn claim(&self, pid: P, value: V) -> (&Slot<V, P>, usize) {
         let (slot, grown) = match self.pop_free() {
             Some(slot) => (slot, 0),
             None => self.claim_new(),
         };
+        // Relaxed: a popped slot's word leaves the free list's `FREE` state, so a stale
+        // popper's link check fails at once. Nothing is published by it.
+        slot.ctrl.store(0, Ordering::Relaxed);
         // SAFETY: the slot is ours: claimed by one RMW, or popped off the free list after
-        // its previous entry's epoch passed. Nobody reads it until the store below.
+        // its previous entry's epoch passed. Nobody reads it until it is published, here or
+        // through a monitor (which reads only the pid).
         unsafe {
             slot.pid.get_mut().write(MaybeUninit::new(pid));
             slot.value.get_mut().write(MaybeUninit::new(value));
         }
+        (slot, grown)
+    }
+
+    /// Publishes the entry `claim` wrote into `slot`.
+    pub(crate) fn publish(&self, slot: &Slot<V, P>) {
         // Release: publishes the entry; pairs with the Acquire loads in `for_each` and
         // `entry`.
         slot.ctrl
             .store(ptr::from_ref(self) as usize | LIVE, Ordering::Release);
-        (slot, grown)
     }
 
     fn pop_free(&self) -> Option<&Slot<V, P>> {
@@ -274,19 +286,15 @@ impl<K, V, P: Copy> Bag<K, V, P> {
         }
     }
 
-    /// Removes the entry in `slot`; its value is dropped, and the slot reused, once the
-    /// epoch allows. The caller closes the bag if asked to (see [`Removed`]).
+    /// Removes the entry in `slot`. Its value is dropped, and the slot reused, once the
+    /// caller hands it to [`retire_slot`](Self::retire_slot) and the epoch allows. The caller
+    /// closes the bag if asked to (see [`Removed`]).
     ///
     /// # Safety
     ///
     /// `slot` holds a live entry that the caller owns (under its pid's lock) and removes
-    /// exactly once, pinned by `guard`.
-    pub(crate) unsafe fn remove<'g>(slot: &'g Slot<V, P>, guard: &'g Guard) -> Removed<'g, K, V, P>
-    where
-        K: 'static,
-        V: 'static,
-        P: 'static,
-    {
+    /// exactly once, then retires once.
+    pub(crate) unsafe fn remove(slot: &Slot<V, P>) -> Removed<'_, K, V, P> {
         let ctrl = slot.ctrl.load(Ordering::Relaxed);
         debug_assert_eq!(ctrl & LIVE, LIVE, "the caller owns a live entry");
         // SAFETY: a live slot names its bag, which lives while it holds an entry.
@@ -295,24 +303,41 @@ impl<K, V, P: Copy> Bag<K, V, P> {
         // value that stays until the epoch passes. A reader that starts after this call
         // returns is ordered after it by whatever told it so.
         slot.ctrl.store(DEAD, Ordering::Relaxed);
-        // Relaxed: we hold an entry, so `refs` >= 1 and the bag cannot go meanwhile.
+        // Relaxed: we hold an entry, so `refs` >= 1 and the bag cannot go meanwhile. The
+        // reference is the pending reclamation's, which `retire_slot` hands on.
         bag.refs.fetch_add(1, Ordering::Relaxed);
+        Removed {
+            bag,
+            closed: bag.leave(),
+        }
+    }
+
+    /// Hands a removed slot to the collector: its value is dropped and the slot goes on the
+    /// free list once every thread pinned now has unpinned.
+    ///
+    /// # Safety
+    ///
+    /// `slot` was removed from `bag` by `remove`, once, and is retired once; no thread that
+    /// pins from now on can reach it (its address is out of its pid's monitor).
+    pub(crate) unsafe fn retire_slot(bag: &Bag<K, V, P>, slot: &Slot<V, P>, guard: &Guard)
+    where
+        K: 'static,
+        V: 'static,
+        P: 'static,
+    {
         let bag_ptr = SendPtr(ptr::from_ref(bag).cast_mut());
         let slot_ptr = SendPtr(ptr::from_ref(slot).cast_mut());
         let bytes = size_of::<V>();
         add_retired(bytes as isize);
         // SAFETY: the closure touches the slot and the bag only; the bag outlives it through
-        // `refs`. It runs once, after every thread pinned now has unpinned.
+        // the reference `remove` took. It runs once, after every thread pinned now has
+        // unpinned.
         unsafe {
             defer(guard, move || {
                 let (bag, slot) = (bag_ptr, slot_ptr);
                 Bag::reclaim(bag.0, slot.0);
                 add_retired(-(bytes as isize));
             });
-        }
-        Removed {
-            bag,
-            closed: bag.leave(),
         }
     }
 
@@ -511,7 +536,7 @@ impl<V, P: Copy> Slot<V, P> {
         if slot == 0 {
             return None;
         }
-        // SAFETY: a slot a monitor named lives until the epoch passes (see `Bag::remove`).
+        // SAFETY: a slot a monitor named lives until the epoch passes (see `Bag::retire_slot`).
         let slot = unsafe { &*(slot as usize as *const Slot<V, P>) };
         // Acquire: pairs with the Release in `Bag::insert`.
         let ctrl = slot.ctrl.load(Ordering::Acquire);
@@ -522,6 +547,19 @@ impl<V, P: Copy> Slot<V, P> {
         let bag = unsafe { &*((ctrl & !LIVE) as *const Bag<K, V, P>) };
         let (pid, value) = slot.read()?;
         Some((bag, pid, value))
+    }
+
+    /// The pid written into the slot at `address`, whatever the slot's state: a slot keeps
+    /// its pid until it is claimed again, which waits for the epoch after its removal.
+    ///
+    /// # Safety
+    ///
+    /// `address` is a slot address read from a monitor under `guard` (see `SlotMonitor`).
+    #[inline]
+    pub(crate) unsafe fn pid_at(address: u64, _guard: &Guard) -> P {
+        // SAFETY: as the caller guarantees: the slot is allocated and its pid written (by
+        // `claim`, before the monitor that named it was published).
+        unsafe { (*(*(address as usize as *const Slot<V, P>)).pid.get()).assume_init() }
     }
 
     /// The slot at `address` (a monitor's mark).

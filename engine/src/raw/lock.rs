@@ -21,9 +21,20 @@ pub(crate) const W_FROZEN: u64 = 0b10;
 /// The bits of the word that are the lock's, not the record's data.
 pub(crate) const WORD_FLAGS: u64 = LOCKED | W_FROZEN;
 
-/// A record with a lock word.
-pub(crate) trait Lockable: Record {
+/// A record's lock word.
+pub(crate) trait LockWord {
     fn word(&self) -> &AtomicU64;
+
+    /// The data bits, for lock-free readers. Acquire: pairs with the Release with which
+    /// the holder stored them, so what they point to is visible.
+    #[inline]
+    fn data(&self) -> u64 {
+        self.word().load(Ordering::Acquire) & !WORD_FLAGS
+    }
+}
+
+/// A record with a lock word.
+pub(crate) trait Lockable: Record + LockWord {
     /// Whether two records are the same entity (the same pid).
     fn same(&self, other: &Self) -> bool;
 }
@@ -93,8 +104,8 @@ impl<E: Lockable> RawTable<E> {
     }
 }
 
-/// A locked record. Dropping it unlocks (also on unwind), storing its current data, or
-/// removes the record if it was emptied.
+/// A locked record. Dropping it unlocks (also on unwind), storing its current data, unless
+/// `remove_now` removed the record.
 pub(crate) struct Locked<'t, 'g, E: Lockable, R: Fn(&E) -> u64> {
     table: &'t RawTable<E>,
     array: &'g Array<E>,
@@ -104,7 +115,8 @@ pub(crate) struct Locked<'t, 'g, E: Lockable, R: Fn(&E) -> u64> {
     /// The data bits the word holds now (stored with LOCKED while we hold it).
     data: u64,
     fresh: bool,
-    emptied: bool,
+    /// Already tombstoned by `remove_now`: dropping does nothing.
+    removed: bool,
     rehash: &'t R,
     guard: &'g Guard,
 }
@@ -130,7 +142,7 @@ impl<'t, 'g, E: Lockable, R: Fn(&E) -> u64> Locked<'t, 'g, E, R> {
             hash,
             data: word & !WORD_FLAGS,
             fresh,
-            emptied: false,
+            removed: false,
             rehash,
             guard,
         }
@@ -158,13 +170,18 @@ impl<'t, 'g, E: Lockable, R: Fn(&E) -> u64> Locked<'t, 'g, E, R> {
     /// Replaces the record's data bits (their low two bits must be clear).
     pub(crate) fn set_data(&mut self, data: u64) {
         debug_assert_eq!(data & WORD_FLAGS, 0);
+        debug_assert!(!self.removed, "the record was removed");
         self.store(data | LOCKED);
         self.data = data;
     }
 
-    /// Removes the record when the lock is released.
-    pub(crate) fn set_empty(&mut self) {
-        self.emptied = true;
+    /// Removes the record now, keeping it locked (waiters find its dead slot locked and
+    /// probe again): from here on no thread that pins can reach its data, so what the
+    /// data points to may be retired.
+    pub(crate) fn remove_now(&mut self) {
+        debug_assert!(!self.removed, "removed once");
+        self.remove();
+        self.removed = true;
     }
 
     /// Replaces our locked word by `word`, following the record into the next array if a
@@ -245,9 +262,7 @@ impl<'t, 'g, E: Lockable, R: Fn(&E) -> u64> Locked<'t, 'g, E, R> {
 
 impl<E: Lockable, R: Fn(&E) -> u64> Drop for Locked<'_, '_, E, R> {
     fn drop(&mut self) {
-        if self.emptied {
-            self.remove();
-        } else {
+        if !self.removed {
             self.store(self.data);
         }
     }
