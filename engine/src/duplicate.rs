@@ -75,7 +75,8 @@ pub enum PartitionBy {
 /// assert_eq!(topics.count(), 0);
 /// ```
 ///
-/// Keys' `Hash` and `Eq` must not panic (see [`Unique`](crate::Unique)).
+/// Keys' and pids' `Hash` and `Eq` must not panic (see [`Unique`](crate::Unique)); a pid's
+/// are also called while a registration holds its written but unpublished entry.
 pub struct Duplicate<K, V = (), P = Pid, S = DefaultHashBuilder> {
     /// One bag per key (per partition, under `PartitionBy::Pid`), by hash of key.
     bags: Partitioned<BagRef<K, V, P>>,

@@ -7,6 +7,8 @@ use core::hash::Hash;
 ///
 /// Any `Copy + Eq + Hash + Send + Sync + 'static` type is a process id through the blanket
 /// impl, so a runtime plugs in its own task or actor id unchanged. [`Pid`] is the default.
+/// Its `Hash` and `Eq` must not panic: the registries call them inside their tables'
+/// migrations (derived impls on plain ids never do).
 pub trait ProcessId: Copy + Eq + Hash + Send + Sync + 'static {}
 
 impl<T: Copy + Eq + Hash + Send + Sync + 'static> ProcessId for T {}

@@ -50,8 +50,9 @@ use crate::{DefaultHashBuilder, Existing, Mailbox, SendError};
 /// assert_eq!(names.whereis("room:lobby"), None);
 /// ```
 ///
-/// Keys' `Hash` and `Eq` must not panic: a table migration rehashes keys, and a panic in
-/// the middle of copying a group would leave writers of that group waiting for it.
+/// Keys' and pids' `Hash` and `Eq` must not panic: a table migration rehashes keys (and
+/// the monitor index pids), and a panic in the middle of copying a group would leave
+/// writers of that group waiting for it.
 ///
 /// # Values that change
 ///

@@ -530,12 +530,9 @@ impl<V, P: Copy> Slot<V, P> {
     ///
     /// # Safety
     ///
-    /// `slot` is a slot address read from a monitor under `guard` (or 0, which is skipped).
+    /// `slot` is a slot address read from a monitor under `guard`.
     #[inline]
     pub(crate) unsafe fn entry<K>(slot: u64, _guard: &Guard) -> Option<(&Bag<K, V, P>, P, &V)> {
-        if slot == 0 {
-            return None;
-        }
         // SAFETY: a slot a monitor named lives until the epoch passes (see `Bag::retire_slot`).
         let slot = unsafe { &*(slot as usize as *const Slot<V, P>) };
         // Acquire: pairs with the Release in `Bag::insert`.
