@@ -7,7 +7,7 @@ use core::ptr;
 
 use crossbeam_epoch::Guard;
 
-use crate::raw::{Bag, LockWord, Lockable, Record, Slot, WORD_FLAGS};
+use crate::raw::{Bag, LockWord, Lockable, Record, Slot};
 use crate::sync::{AtomicU64, Ordering};
 
 /// One registration, stored inline in the name table.
@@ -243,8 +243,7 @@ impl<P> Lockable for SlotMonitor<P> {
     /// Two records are the same pid's when they reach the same slots: no two monitors ever
     /// share a slot or a list, and only the lock holder changes the word.
     fn same(&self, other: &Self) -> bool {
-        self.word.load(Ordering::Relaxed) & !WORD_FLAGS
-            == other.word.load(Ordering::Relaxed) & !WORD_FLAGS
+        self.data() == other.data()
     }
 }
 

@@ -8,7 +8,8 @@
 //! allocation, a 16-byte header then its slots. A slot holds one `(pid, value)` entry
 //! behind a control word:
 //!
-//! * `0`: never used;
+//! * `0`: never used, or claimed and being written (its pid is readable once a monitor
+//!   names it; see `claim`);
 //! * `bag | LIVE`: a published entry. The word names its bag, so the monitor index, which
 //!   keeps slot addresses, reaches the bag (and the key) from a slot;
 //! * `DEAD`: removed; the value waits for the epoch;
@@ -20,9 +21,9 @@
 //! deferred through crossbeam-epoch, once its address has left its pid's monitor (the
 //! registry retires it after releasing the pid's lock): a thread that pins after the
 //! retirement can reach the slot neither through the bag (it is `DEAD`) nor through the
-//! monitor. So a dispatcher pinned while it reads a value never
-//! sees it overwritten, and the free list (a Treiber stack) has no ABA: a stale pop would
-//! need its head to come back while the popper is still pinned, which the epoch forbids.
+//! monitor. So a dispatcher pinned while it reads a value never sees it overwritten, and
+//! the free list (a Treiber stack) has no ABA: a stale pop would need its head to come
+//! back while the popper is still pinned, which the epoch forbids.
 //!
 //! Dispatch walks the chain and calls `f` on each LIVE slot: no lock, no store. An entry is
 //! seen at most once because it never moves; entries added during the walk may be seen or
@@ -501,7 +502,7 @@ impl<V, P: Copy> Slot<V, P> {
         seen
     }
 
-    /// The value of a slot this thread just published (`Bag::insert`).
+    /// The value of a slot this thread just published (`Bag::publish`).
     #[inline]
     pub(crate) fn value(&self) -> &V {
         // SAFETY: written before `insert` published it; it stays at least until the epoch
@@ -512,7 +513,7 @@ impl<V, P: Copy> Slot<V, P> {
     /// The slot's entry, if live.
     #[inline]
     fn read(&self) -> Option<(P, &V)> {
-        // Acquire: pairs with the Release in `Bag::insert`, so the entry is written.
+        // Acquire: pairs with the Release in `Bag::publish`, so the entry is written.
         if self.ctrl.load(Ordering::Acquire) & LIVE == 0 {
             return None;
         }
@@ -535,7 +536,7 @@ impl<V, P: Copy> Slot<V, P> {
     pub(crate) unsafe fn entry<K>(slot: u64, _guard: &Guard) -> Option<(&Bag<K, V, P>, P, &V)> {
         // SAFETY: a slot a monitor named lives until the epoch passes (see `Bag::retire_slot`).
         let slot = unsafe { &*(slot as usize as *const Slot<V, P>) };
-        // Acquire: pairs with the Release in `Bag::insert`.
+        // Acquire: pairs with the Release in `Bag::publish`.
         let ctrl = slot.ctrl.load(Ordering::Acquire);
         if ctrl & LIVE == 0 {
             return None;

@@ -43,7 +43,7 @@ use self::array::{
     MIGRATED, TOMB, UPDATING, WIDTH, WRITING,
 };
 pub(crate) use self::bag::{Bag, Slot};
-pub(crate) use self::lock::{LockWord, Lockable, Locked, LOCKED, WORD_FLAGS, W_FROZEN};
+pub(crate) use self::lock::{LockWord, Lockable, Locked, LOCKED, W_FROZEN};
 use crate::sync::{spin, AtomicPtr, AtomicUsize, Ordering};
 
 /// Initial size in groups. Tables start small and grow; `capacity` pre-sizes them.
