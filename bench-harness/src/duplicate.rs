@@ -39,6 +39,10 @@ pub struct DuplicateArgs {
     /// Passes per figure; each figure is the median
     #[arg(long, default_value = "3")]
     pub reps: NonZeroUsize,
+    /// Passes of the churn curves (every peer at every point once a pass); each figure is
+    /// the median. More than `--reps`: churn is the figure this VM's noise moves most
+    #[arg(long, default_value = "5")]
+    pub churn_reps: NonZeroUsize,
     /// Folder for the JSON results
     #[arg(long, default_value_os_t = report::workspace_dir().join("results"))]
     pub out: PathBuf,
@@ -61,6 +65,7 @@ struct Run {
     topics: usize,
     threads: usize,
     reps: usize,
+    churn_reps: usize,
     #[serde(flatten)]
     provenance: Provenance,
 }
@@ -74,6 +79,14 @@ struct PeerFigures {
     parallel_dispatch_entries_per_s: Option<f64>,
     /// (hot key size, joins + leaves per second on all threads).
     churn: Vec<(usize, f64)>,
+    /// The control for the curve's shape: churn on the smallest hot key while another key
+    /// holds the difference to the largest, so the registry (and its pid index) is as big
+    /// as at the largest point but the hot bag is small. (hot key size, other entries,
+    /// joins + leaves per second.)
+    churn_beside: Option<(usize, usize, f64)>,
+    /// Every churn pass's rate, per point of `churn` then the control, in pass order: the
+    /// spread behind each median.
+    churn_passes: Vec<Vec<f64>>,
     /// Live bytes per entry at `memory_entries`, pid index included.
     bytes_per_entry: f64,
 }
@@ -85,7 +98,7 @@ struct PeerFigures {
 /// If a peer returned a wrong count, or a file could not be written.
 pub fn run(args: &DuplicateArgs) -> Result<PathBuf, Error> {
     let provenance = Provenance::detect(&format!(
-        "duplicate --entries {} --hot {} --churn-ops {} --memory-entries {} --topics {} --threads {} --reps {}",
+        "duplicate --entries {} --hot {} --churn-ops {} --memory-entries {} --topics {} --threads {} --reps {} --churn-reps {}",
         args.entries,
         args.hot.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         args.churn_ops,
@@ -93,9 +106,10 @@ pub fn run(args: &DuplicateArgs) -> Result<PathBuf, Error> {
         args.topics,
         args.threads,
         args.reps,
+        args.churn_reps,
     ));
     let stamp = report::utc_stamp(SystemTime::now());
-    let peers = vec![
+    let mut peers = vec![
         measure::<RegentBags<false>>(args, true)?,
         measure::<RegentBags<true>>(args, true)?,
         measure::<DashMapBags>(args, false)?,
@@ -104,6 +118,16 @@ pub fn run(args: &DuplicateArgs) -> Result<PathBuf, Error> {
         measure::<FlurryBags>(args, false)?,
         measure::<RwLockBags>(args, false)?,
     ];
+    let churners: [Churner; 7] = [
+        churn_point::<RegentBags<false>>,
+        churn_point::<RegentBags<true>>,
+        churn_point::<DashMapBags>,
+        churn_point::<SccBags>,
+        churn_point::<PapayaBags>,
+        churn_point::<FlurryBags>,
+        churn_point::<RwLockBags>,
+    ];
+    churn_curves(args, &churners, &mut peers)?;
     let result = DuplicateResult {
         run: Run {
             entries: args.entries.0,
@@ -112,6 +136,7 @@ pub fn run(args: &DuplicateArgs) -> Result<PathBuf, Error> {
             topics: args.topics.0,
             threads: args.threads.get(),
             reps: args.reps.get(),
+            churn_reps: args.churn_reps.get(),
             provenance,
         },
         peers,
@@ -126,6 +151,9 @@ pub fn run(args: &DuplicateArgs) -> Result<PathBuf, Error> {
 }
 
 const KEY: u64 = 7;
+/// Pids of the control's other key: below the churn threads' ranges (`(t + 1) << 40`),
+/// above any pre-filled pid.
+const OTHER_PIDS: u64 = 1 << 39;
 
 fn measure<B: Bags + 'static>(args: &DuplicateArgs, parallel: bool) -> Result<PeerFigures, Error> {
     let reps = args.reps.get();
@@ -149,19 +177,6 @@ fn measure<B: Bags + 'static>(args: &DuplicateArgs, parallel: bool) -> Result<Pe
         }
     }
     drop(bags);
-
-    // Churn: each thread keeps a window of its own subscribers on the hot key, joining a
-    // new one and letting the oldest leave.
-    let mut churn = Vec::new();
-    for &hot in &args.hot {
-        let mut rates = Vec::with_capacity(reps);
-        for _ in 0..reps {
-            let bags = B::default();
-            fill(&bags, hot.0);
-            rates.push(churn_pass(&bags, threads, args.churn_ops.0)?);
-        }
-        churn.push((hot.0, median(rates)));
-    }
 
     // Memory: `memory_entries` pids, each joined to one of `topics` keys.
     let mut bytes = Vec::with_capacity(1);
@@ -188,9 +203,87 @@ fn measure<B: Bags + 'static>(args: &DuplicateArgs, parallel: bool) -> Result<Pe
         dispatch_entries_per_s: median(walks),
         parallel_dispatch_entries_per_s: (!parallel_walks.is_empty())
             .then(|| median(parallel_walks)),
-        churn,
+        churn: Vec::new(),
+        churn_beside: None,
+        churn_passes: Vec::new(),
         bytes_per_entry: median(bytes),
     })
+}
+
+/// One churn measurement of a peer: `(hot, others, threads, ops)` to joins and leaves per
+/// second (see [`churn_point`]).
+type Churner = fn(usize, usize, usize, usize) -> Result<f64, Error>;
+
+/// The churn curves of every peer, into `peers` (in `churners`' order).
+///
+/// Each thread keeps a window of its own subscribers on the hot key, joining a new one and
+/// letting the oldest leave. The speed of this shared VM's cores changes by 2× or more
+/// from minute to minute (the two vCPUs' placement), so every pass measures each peer at
+/// each point once, in turn, starting at another peer each pass: a slow spell then lands
+/// on every peer and point alike instead of bending one curve. The last point is the
+/// control (`churn_beside`): the smallest hot key, beside another key holding the rest of
+/// the largest one's entries.
+fn churn_curves(
+    args: &DuplicateArgs,
+    churners: &[Churner],
+    peers: &mut [PeerFigures],
+) -> Result<(), Error> {
+    let (reps, threads, ops) = (args.churn_reps.get(), args.threads.get(), args.churn_ops.0);
+    let (small, large) = (
+        args.hot.iter().map(|c| c.0).min().unwrap_or(0),
+        args.hot.iter().map(|c| c.0).max().unwrap_or(0),
+    );
+    let mut points: Vec<(usize, usize)> = args.hot.iter().map(|h| (h.0, 0)).collect();
+    if large > small {
+        points.push((small, large - small));
+    }
+    let mut rates = vec![vec![Vec::with_capacity(reps); points.len()]; churners.len()];
+    let progress = report::progress("churn");
+    progress.set_length((reps * churners.len() * points.len()) as u64);
+    for rep in 0..reps {
+        for turn in 0..churners.len() {
+            let peer = (rep + turn) % churners.len();
+            for (point, &(hot, others)) in points.iter().enumerate() {
+                rates[peer][point].push(churners[peer](hot, others, threads, ops)?);
+                progress.inc(1);
+            }
+        }
+    }
+    drop(progress);
+    for (figures, rates) in peers.iter_mut().zip(rates) {
+        figures.churn_passes.clone_from(&rates);
+        let mut churn: Vec<(usize, f64)> = points
+            .iter()
+            .zip(rates)
+            .map(|(&(hot, _), rates)| (hot, median(rates)))
+            .collect();
+        figures.churn_beside = (large > small).then(|| {
+            let (hot, rate) = churn.pop().expect("the control was measured");
+            (hot, large - small, rate)
+        });
+        figures.churn = churn;
+    }
+    Ok(())
+}
+
+/// A fresh peer with `hot` entries on the benchmark key and `others` on another key, then
+/// one [`churn_pass`] on the benchmark key.
+///
+/// # Errors
+///
+/// As `churn_pass`.
+pub fn churn_point<B: Bags>(
+    hot: usize,
+    others: usize,
+    threads: usize,
+    ops: usize,
+) -> Result<f64, Error> {
+    let bags = B::default();
+    fill(&bags, hot);
+    for i in 0..others as u64 {
+        bags.join(OTHER_PIDS + i, KEY + 1, i);
+    }
+    churn_pass(&bags, threads, ops)
 }
 
 /// Joins pids `0..entries` to the benchmark key.
@@ -324,6 +417,21 @@ fn tables(result: &DuplicateResult) -> String {
             true,
         ));
     }
+    if let Some((hot, others, _)) = peers[0].churn_beside {
+        table.row(row(
+            format!(
+                "join+leave on a {} key beside {} entries of another key, Mops/s ({} threads)",
+                Count(hot),
+                Count(others),
+                result.run.threads
+            ),
+            peers
+                .iter()
+                .map(|p| p.churn_beside.map_or(f64::NAN, |c| c.2) / 1e6)
+                .collect(),
+            true,
+        ));
+    }
     table.row(row(
         format!(
             "bytes per entry ({} entries over {} keys)",
@@ -333,6 +441,22 @@ fn tables(result: &DuplicateResult) -> String {
         peers.iter().map(|p| p.bytes_per_entry).collect(),
         false,
     ));
+    let mut spread = String::from(
+        "\nSpread of the churn passes behind each median (slowest–fastest pass, Mops/s; the \
+         rows above in order, the control last):\n\n",
+    );
+    for p in peers {
+        let ranges: Vec<String> = p
+            .churn_passes
+            .iter()
+            .map(|rates| {
+                let lo = rates.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = rates.iter().copied().fold(0.0, f64::max);
+                format!("{}–{}", figure(lo / 1e6), figure(hi / 1e6))
+            })
+            .collect();
+        spread.push_str(&format!("- {}: {}\n", p.peer, ranges.join(", ")));
+    }
     let mut parallel = String::from(
         "\nParallel dispatch (regent's `dispatch_parallel`, scoped threads spawned per call):\n\n",
     );
@@ -349,7 +473,7 @@ fn tables(result: &DuplicateResult) -> String {
             rate / p.dispatch_entries_per_s
         ));
     }
-    format!("{table}{parallel}")
+    format!("{table}{spread}{parallel}")
 }
 
 fn write_markdown(path: &Path, body: &str, json: &Path, run: &Run) -> std::io::Result<()> {
@@ -358,13 +482,18 @@ fn write_markdown(path: &Path, body: &str, json: &Path, run: &Run) -> std::io::R
         "# Duplicate registries beside their peers\n\n\
          Generated by `regent-bench duplicate`; rerun the command below to refresh it. Raw \
          figures: `{}`.\n\n\
-         Every peer ran in one process, one after the other, on the same keys. Each figure \
-         is the median of {} passes. *dispatch*: one thread walks every entry of one key \
+         Every peer ran in one process on the same keys. Each figure is the median of {} \
+         passes ({} for churn, whose passes take every peer at every point once each, in \
+         turn, so that this VM's slow spells fall on all alike). *dispatch*: one thread walks every entry of one key \
          that holds {} entries. *join+leave*: {} pinned threads each keep a window of 1,024 \
          subscribers of their own on one hot key, pre-filled to the size shown, joining a \
          new one and letting the oldest leave; the rows show how each peer's rate changes \
-         as the key grows. *bytes per entry*: live bytes (counting allocator) after {} \
-         entries, each pid joining one of {} keys, pid index included. The last column \
+         as the key grows. The row *beside* is the control for that curve: the smallest hot \
+         key churned while another key holds the rest of the largest one's entries, so the \
+         registry and its pid index are as large as at the curve's end but the hot key is \
+         small; where it matches the curve's end, the slope comes from the registry's size \
+         (cache misses in the pid index), not from the hot key's. *bytes per entry*: live \
+         bytes (counting allocator) after {} entries, each pid joining one of {} keys, pid index included. The last column \
          divides regent's (partitioned by key) figure by the best non-regent peer's. \
          `regent (by pid)` spreads a key's entries over partitions by pid (Elixir's \
          `{{:duplicate, :pid}}`). The other peers are the bags a runtime would build from \
@@ -374,6 +503,7 @@ fn write_markdown(path: &Path, body: &str, json: &Path, run: &Run) -> std::io::R
          `RwLock` around two hashbrown maps (rwlock).\n\n{body}",
         json.display(),
         run.reps,
+        run.churn_reps,
         Count(run.entries),
         run.threads,
         Count(run.memory_entries),

@@ -20,6 +20,7 @@ fn tiny_duplicate_run_measures_every_bag_and_writes_the_report() {
         topics: Count(100),
         threads: NonZeroUsize::new(2).unwrap(),
         reps: NonZeroUsize::new(1).unwrap(),
+        churn_reps: NonZeroUsize::new(2).unwrap(),
         out: out.clone(),
         report: report.clone(),
     };
@@ -47,9 +48,17 @@ fn tiny_duplicate_run_measures_every_bag_and_writes_the_report() {
         let churn = peer["churn"].as_array().unwrap();
         assert_eq!(churn.len(), 2);
         assert!(churn.iter().all(|c| c[1].as_f64().unwrap() > 0.0));
+        // The control: the 100 key beside 1,900 entries of another.
+        let beside = peer["churn_beside"].as_array().unwrap();
+        assert_eq!(
+            (beside[0].as_u64(), beside[1].as_u64()),
+            (Some(100), Some(1_900))
+        );
+        assert!(beside[2].as_f64().unwrap() > 0.0);
         let regent = peer["peer"].as_str().unwrap().starts_with("regent");
         assert_eq!(peer["parallel_dispatch_entries_per_s"].is_number(), regent);
     }
     assert!(markdown.contains("| dispatch, M entries/s"));
     assert!(markdown.contains("join+leave on a 2k key"));
+    assert!(markdown.contains("join+leave on a 100 key beside 1900 entries of another key"));
 }

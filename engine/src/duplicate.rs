@@ -16,7 +16,7 @@ use crate::meta::{meta_and_lock, Meta};
 use crate::monitor;
 use crate::partition::Partitioned;
 use crate::pid::{Pid, ProcessId};
-use crate::raw::{mark, Bag, LockWord, RawTable, Slot};
+use crate::raw::{mark, Bag, LockWord, Place, RawTable, Slot};
 use crate::reclaim::{self, Epoch};
 use crate::settings::{settings_setters, Settings};
 use crate::stats::Stats;
@@ -26,7 +26,9 @@ use crate::DefaultHashBuilder;
 /// `{:duplicate, :key}` and `{:duplicate, :pid}`).
 ///
 /// * `Key` (the default) keeps every entry of a key in one partition: `lookup` and
-///   `dispatch` probe one table. Writers of one hot key share that key's bag.
+///   `dispatch` probe one table. Writers of one hot key share that key's bag, which splits
+///   its counts and free slots into per-thread stripes once it holds 256 entries and two
+///   writers collide, so they meet only in the pid index.
 /// * `Pid` puts an entry in its pid's partition: a key has a bag in every partition its
 ///   subscribers hash to, so writers of a hot key spread over partitions, while `lookup`
 ///   and `dispatch` probe every partition. Pick it when a few keys take most of the joins
@@ -211,8 +213,8 @@ where
         let pid_hash = mark(self.hasher.hash_one(pid));
         // The entry goes into its slot first, unpublished: a monitor names its pid only
         // through its slots, so a fresh one is published with the slot in it.
-        let bag = self.reserve(self.table(key_hash, pid_hash), key_hash, key, guard);
-        let (slot, grown) = bag.claim(pid, value);
+        let (bag, place) = self.reserve(self.table(key_hash, pid_hash), key_hash, key, guard);
+        let (slot, grown) = bag.claim(place, pid, value);
         if grown > 0 {
             self.bag_bytes.add(grown);
         }
@@ -230,7 +232,7 @@ where
                 guard,
             )
             .expect("a fresh monitor is always placed");
-        bag.publish(slot);
+        bag.publish(slot, place);
         let fresh = lock.is_fresh();
         if !fresh {
             monitor::add(&mut lock, slot.address(), &self.lists, guard);
@@ -564,7 +566,7 @@ where
         hash: u64,
         key: K,
         guard: &'g Guard,
-    ) -> &'g Bag<K, V, P> {
+    ) -> (&'g Bag<K, V, P>, Place) {
         let rehash = |r: &BagRef<K, V, P>| r.bag().hash();
         let mut key = Some(key);
         let mut spare: Option<*mut Bag<K, V, P>> = None;
@@ -582,7 +584,7 @@ where
                         Ok(r) => {
                             self.bag_bytes.add(r.bag().bytes());
                             // Its creator's reservation comes with it.
-                            return r.bag();
+                            return (r.bag(), Place::FIRST);
                         }
                         Err((mine, theirs)) => {
                             spare = Some(mine.0);
@@ -591,8 +593,8 @@ where
                     }
                 }
             };
-            if existing.reserve() {
-                break existing;
+            if let Some(place) = existing.reserve() {
+                break (existing, place);
             }
             // It emptied and is closing: help take it out, then make a new one.
             table.remove(hash, |r| ptr::eq(r.0, existing), &rehash, guard);

@@ -60,6 +60,9 @@ pub use crate::event::Event;
 pub use crate::hash::DefaultHashBuilder;
 pub use crate::mailbox::{Mailbox, SendError};
 pub use crate::pid::{Pid, ProcessId};
+#[cfg(loom)]
+#[doc(hidden)]
+pub use crate::raw::stripe_every_bag;
 pub use crate::reclaim::reclaim;
 pub use crate::stats::Stats;
 pub use crate::unique::{Pinned, Unique, UniqueBuilder};

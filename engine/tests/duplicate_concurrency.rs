@@ -137,6 +137,72 @@ fn hot_key_churn_from_every_thread() {
     });
 }
 
+/// A hot key (1,000 stable subscribers, so its bag stripes itself under contention) churned
+/// by every thread with a window of its own subscribers, each leaving through `unregister`
+/// or `process_down`, while dispatches check the stable ones. At the end the counts,
+/// dispatch and drops agree; once everything leaves, the bag's bytes (its stripes
+/// included) are all given back to `Stats`.
+#[test]
+fn hot_key_stripes_keep_counts_drops_and_bytes() {
+    const STABLE: u64 = 1_000;
+    const WINDOW: u64 = 32;
+    for_each_dup_config(|partitions, by| {
+        let tracker = Tracker::new();
+        let reg: Duplicate<u64, Counted> = duplicate(partitions, by);
+        for i in 0..STABLE {
+            reg.register(Pid::new(1 << 40 | i), 9, tracker.counted(1 << 40 | i));
+        }
+        let workers = Workers::new(THREADS);
+        thread::scope(|s| {
+            for t in 0..THREADS as u64 {
+                let (reg, tracker, workers) = (&reg, &tracker, &workers);
+                s.spawn(move || {
+                    workers.run(|| {
+                        let base = (t + 1) << 32;
+                        for i in 0..scaled(40_000) as u64 {
+                            reg.register(Pid::new(base + i), 9, tracker.counted(base + i));
+                            if i >= WINDOW {
+                                let old = Pid::new(base + i - WINDOW);
+                                let left = if i % 2 == 0 {
+                                    reg.unregister(old, &9)
+                                } else {
+                                    reg.process_down(old)
+                                };
+                                assert_eq!(left, 1, "the window's oldest entry leaves once");
+                            }
+                        }
+                    });
+                });
+            }
+            while workers.running() {
+                let mut seen = HashSet::new();
+                let mut stable = 0;
+                reg.dispatch(&9, |pid, value| {
+                    assert!(seen.insert(value.id), "entry {} seen twice", value.id);
+                    assert_eq!(pid.get(), value.id, "a pid with another entry's value");
+                    stable += u64::from(pid.get() >> 40 == 1);
+                });
+                assert_eq!(stable, STABLE, "every stable entry is seen");
+            }
+        });
+        let held = STABLE + THREADS as u64 * WINDOW;
+        assert_eq!(reg.count() as u64, held);
+        assert_eq!(reg.dispatch(&9, |_, _| {}) as u64, held);
+        assert_eq!(reg.monitors() as u64, held);
+        tracker.assert_live(held as usize);
+        for pid in reg.lookup(&9).into_iter().map(|(pid, _)| pid) {
+            assert_eq!(reg.process_down(pid), 1);
+        }
+        assert!(reg.is_empty());
+        assert_eq!(
+            reg.stats().entry_bytes,
+            0,
+            "an emptied bag gives back every byte"
+        );
+        tracker.assert_live(0);
+    });
+}
+
 /// Once `process_down(pid)` returns, no dispatch that starts afterwards sees `pid`.
 #[test]
 fn no_dispatch_sees_a_pid_after_its_process_down_returned() {

@@ -37,6 +37,26 @@
 //! `refs` counts the table's reference plus one per slot whose reclamation is pending; the
 //! last one to let go frees the bag. Memory follows a key's high-water mark until the key
 //! empties: slots are reused, segments are freed with the bag.
+//!
+//! # Stripes
+//!
+//! Two threads joining and leaving one hot key would otherwise meet on every operation in
+//! the bag's `live`, `refs` and free list (and the key the lookup compares sits on the same
+//! line). So a bag whose count CAS fails while it holds `STRIPE_AT` (256) entries or more
+//! grows stripes: seven more `(live, refs, free)` shares, one cache line each, and threads
+//! take stripes in turn (`thread_stripe`). A registrant counts its entry on its stripe and
+//! claims a slot from that stripe's free list; the entry's control word names the stripe,
+//! so its removal, and later its slot's reclamation, count down and push back on the same
+//! stripe whichever thread does them. A thread that only churns its own subscribers then
+//! writes only its own line.
+//!
+//! Closing still turns on the bag's own `live` alone: **a stripe whose count is not 0 holds
+//! one of the bag's own counts.** The registrant that finds its stripe at 0 takes one of
+//! the bag's (failing if the bag closed) before counting itself on the stripe (and gives it
+//! back if another thread counted first, which cannot be the last count); the remover that
+//! takes a stripe to 0 gives the stripe's back, closing the bag if that was the last.
+//! `refs` is striped the same way, so the bag is freed when its own `refs` reaches 0.
+//! Loom model 12 (`loom-tests/tests/striped_bags.rs`) checks both.
 
 use core::alloc::Layout;
 use core::marker::PhantomData;
@@ -44,18 +64,37 @@ use core::mem::{size_of, MaybeUninit};
 use core::ptr;
 
 use crossbeam_epoch::Guard;
+use crossbeam_utils::CachePadded;
 
 use crate::reclaim::{add_retired, defer};
 use crate::sync::{fence, AtomicPtr, AtomicU32, AtomicUsize, Cell, Ordering};
 
-/// Control word: a published entry (the rest of the word is its bag's address).
+/// Control word: a published entry (the rest of the word is its bag's address, and the
+/// stripe that counts it in `STRIPE_BITS`).
 const LIVE: usize = 0b001;
-/// Control word: a removed entry.
+/// Control word: a removed entry (`STRIPE_BITS` still name the stripe that counted it).
 const DEAD: usize = 0b010;
 /// Control word: a free slot (the rest of the word is the next free slot's address).
 const FREE: usize = 0b100;
 /// `live`: the bag emptied and is being removed; it takes no more entries.
 const CLOSED: usize = 1 << (usize::BITS - 1);
+
+/// Where a live or dead control word keeps its stripe: 0 for the bag's own counters, `i`
+/// for `stripes[i - 1]`. A bag is aligned to 64, so its address leaves these bits clear.
+const STRIPE_SHIFT: u32 = 3;
+const STRIPE_BITS: usize = 0b111 << STRIPE_SHIFT;
+
+/// Stripes of a hot bag (`STRIPE_BITS` can name 7).
+#[cfg(not(loom))]
+const STRIPES: usize = 7;
+#[cfg(loom)]
+const STRIPES: usize = 2;
+
+/// A bag is striped when a registrant's CAS on its count fails while it holds at least
+/// this many entries: hot keys only, so a striped bag's 7 padded lines cost at most a few
+/// bytes an entry.
+#[cfg(not(loom))]
+const STRIPE_AT: usize = 256;
 
 /// Slots in a bag's first segment. Under loom, tiny segments make a model append some.
 #[cfg(not(loom))]
@@ -96,18 +135,49 @@ struct Segment<V, P> {
     _slots: PhantomData<Slot<V, P>>,
 }
 
-/// The entries of one key. Aligned to 8: its address, tagged `LIVE`, is a control word.
-#[repr(align(8))]
+/// A bag's counts and free list. Every bag has its own; a hot one adds a stripe per
+/// writer thread (see [`Bag`]'s "Stripes").
+struct Share<V, P> {
+    /// Entries plus reservations counted here (the bag's own: also one per stripe whose
+    /// count is not 0; `CLOSED` once the bag emptied).
+    live: AtomicUsize,
+    /// References that keep the bag allocated (the bag's own: the table's, plus one per
+    /// stripe whose count is not 0); the rest are pending reclamations of slots.
+    refs: AtomicUsize,
+    /// The free list: slots whose removal's epoch passed, linked through their words.
+    free: AtomicPtr<Slot<V, P>>,
+}
+
+/// A hot bag's stripes, each on its own cache line.
+type Stripes<V, P> = [CachePadded<Share<V, P>>; STRIPES];
+
+/// The entries of one key. Aligned to 64: its address, tagged `LIVE` and a stripe, is a
+/// control word. With `u64` keys it is one cache line.
+#[repr(align(64))]
 pub(crate) struct Bag<K, V, P> {
     hash: u64,
     key: K,
-    live: AtomicUsize,
-    refs: AtomicUsize,
-    free: AtomicPtr<Slot<V, P>>,
+    own: Share<V, P>,
     tail: AtomicPtr<Segment<V, P>>,
     head: *mut Segment<V, P>,
-    /// Bytes of the bag and its segments, for `Stats`.
-    bytes: AtomicUsize,
+    /// Null until the bag turns hot (set once, freed with the bag).
+    stripes: AtomicPtr<Stripes<V, P>>,
+}
+
+/// A place reserved in a bag (by [`Bag::reserve`] or [`Bag::new`]): the stripe that
+/// counts it, and the bytes the bag grew by to stripe itself.
+#[derive(Clone, Copy)]
+pub(crate) struct Place {
+    stripe: usize,
+    grown: usize,
+}
+
+impl Place {
+    /// The creator's reservation in a new bag.
+    pub(crate) const FIRST: Place = Place {
+        stripe: 0,
+        grown: 0,
+    };
 }
 
 /// What `Bag::remove` left behind.
@@ -118,18 +188,17 @@ pub(crate) struct Removed<'g, K, V, P> {
 }
 
 impl<K, V, P: Copy> Bag<K, V, P> {
-    /// A bag for `key`, unpublished, holding its creator's reservation for one entry.
+    /// A bag for `key`, unpublished, holding its creator's reservation for one entry
+    /// ([`Place::FIRST`]).
     pub(crate) fn new(hash: u64, key: K) -> *mut Bag<K, V, P> {
         let head = Segment::alloc(FIRST_SEGMENT);
         Box::into_raw(Box::new(Bag {
             hash,
             key,
-            live: AtomicUsize::new(1),
-            refs: AtomicUsize::new(1),
-            free: AtomicPtr::new(ptr::null_mut()),
+            own: Share::new(1, 1),
             tail: AtomicPtr::new(head),
             head,
-            bytes: AtomicUsize::new(size_of::<Self>() + Segment::<V, P>::bytes(FIRST_SEGMENT)),
+            stripes: AtomicPtr::new(ptr::null_mut()),
         }))
     }
 
@@ -154,28 +223,126 @@ impl<K, V, P: Copy> Bag<K, V, P> {
         &self.key
     }
 
-    /// Bytes of the bag and its segments.
+    /// Bytes of the bag, its segments and its stripes, for `Stats`: a walk of the chain, so
+    /// the registry asks only when a bag comes or goes.
     pub(crate) fn bytes(&self) -> usize {
-        self.bytes.load(Ordering::Relaxed)
+        let mut bytes = size_of::<Self>();
+        if !self.stripes.load(Ordering::Acquire).is_null() {
+            bytes += size_of::<Stripes<V, P>>();
+        }
+        let mut segment = self.head;
+        while !segment.is_null() {
+            // SAFETY: segments live as long as the bag.
+            let s = unsafe { &*segment };
+            bytes += Segment::<V, P>::bytes(s.len as usize);
+            // Acquire: pairs with the Release CAS that appended the segment.
+            segment = s.next.load(Ordering::Acquire);
+        }
+        bytes
     }
 
     /// Reserves a place for one entry, unless the bag has closed.
-    pub(crate) fn reserve(&self) -> bool {
-        let mut live = self.live.load(Ordering::Relaxed);
+    pub(crate) fn reserve(&self) -> Option<Place> {
+        // Acquire: as in `share`.
+        if !self.stripes.load(Ordering::Acquire).is_null() {
+            return self.reserve_striped(0);
+        }
+        let mut live = self.own.live.load(Ordering::Relaxed);
+        let mut contended = false;
         loop {
             if live & CLOSED != 0 {
-                return false;
+                return None;
+            }
+            if turns_hot(live, contended) {
+                let grown = self.stripe();
+                return self.reserve_striped(grown);
             }
             // Relaxed: the count only decides who closes the bag (one RMW order decides);
             // the bag's memory is kept by the epoch, and entries are published by `ctrl`.
-            match self.live.compare_exchange_weak(
+            match self.own.live.compare_exchange_weak(
                 live,
                 live + 1,
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return true,
-                Err(now) => live = now,
+                Ok(_) => {
+                    return Some(Place {
+                        stripe: 0,
+                        grown: 0,
+                    })
+                }
+                Err(now) => {
+                    contended = true;
+                    live = now;
+                }
+            }
+        }
+    }
+
+    /// Gives the bag its stripes (or finds that another thread did). Returns the bytes it
+    /// grew by.
+    #[cold]
+    fn stripe(&self) -> usize {
+        let fresh: Box<Stripes<V, P>> =
+            Box::new(core::array::from_fn(|_| CachePadded::new(Share::new(0, 0))));
+        let fresh = Box::into_raw(fresh);
+        // Release: publishes the stripes' initialization; pairs with the Acquire loads in
+        // `share` and `reserve`.
+        match self.stripes.compare_exchange(
+            ptr::null_mut(),
+            fresh,
+            Ordering::Release,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => size_of::<Stripes<V, P>>(),
+            Err(_) => {
+                // SAFETY: never published.
+                drop(unsafe { Box::from_raw(fresh) });
+                0
+            }
+        }
+    }
+
+    /// Reserves a place on this thread's stripe.
+    fn reserve_striped(&self, grown: usize) -> Option<Place> {
+        let stripe = thread_stripe();
+        let share = self.share(stripe);
+        // Relaxed, here and below: as in `reserve`.
+        let mut n = share.live.load(Ordering::Relaxed);
+        loop {
+            if n == 0 {
+                // An empty stripe holds no count of the bag's own, which alone decides
+                // closing: take one for it first, so the bag cannot close while the stripe
+                // counts anything.
+                if !take(&self.own.live) {
+                    return None;
+                }
+                loop {
+                    match share.live.compare_exchange_weak(
+                        n,
+                        n + 1,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => {
+                            if n != 0 {
+                                // Another thread filled the stripe first, with a count of
+                                // its own that stays while ours is counted: ours is not the
+                                // last, so the bag cannot close here.
+                                self.own.live.fetch_sub(1, Ordering::Relaxed);
+                            }
+                            return Some(Place { stripe, grown });
+                        }
+                        Err(now) => n = now,
+                    }
+                }
+            }
+            match share
+                .live
+                .compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(Place { stripe, grown }),
+                Err(now) => n = now,
             }
         }
     }
@@ -183,59 +350,49 @@ impl<K, V, P: Copy> Bag<K, V, P> {
     /// Writes an entry into a place reserved with `reserve` (or by `new`), unpublished:
     /// readers of the bag skip it until [`publish`](Self::publish). Returns its slot and the
     /// bytes the bag grew by.
-    pub(crate) fn claim(&self, pid: P, value: V) -> (&Slot<V, P>, usize) {
-        let (slot, grown) = match self.pop_free() {
+    pub(crate) fn claim(&self, place: Place, pid: P, value: V) -> (&Slot<V, P>, usize) {
+        let (slot, grown) = match self.pop_any(place.stripe) {
             Some(slot) => (slot, 0),
             None => self.claim_new(),
         };
         // Relaxed: a popped slot's word leaves the free list's `FREE` state, so a stale
         // popper's link check fails at once. Nothing is published by it.
         slot.ctrl.store(0, Ordering::Relaxed);
-        // SAFETY: the slot is ours: claimed by one RMW, or popped off the free list after
+        // SAFETY: the slot is ours: claimed by one RMW, or popped off a free list after
         // its previous entry's epoch passed. Nobody reads it until it is published, here or
         // through a monitor (which reads only the pid).
         unsafe {
             slot.pid.get_mut().write(MaybeUninit::new(pid));
             slot.value.get_mut().write(MaybeUninit::new(value));
         }
-        (slot, grown)
+        (slot, grown + place.grown)
     }
 
-    /// Publishes the entry `claim` wrote into `slot`.
-    pub(crate) fn publish(&self, slot: &Slot<V, P>) {
+    /// Publishes the entry `claim` wrote into `slot` for `place`.
+    pub(crate) fn publish(&self, slot: &Slot<V, P>, place: Place) {
         // Release: publishes the entry; pairs with the Acquire loads in `for_each` and
         // `entry`.
-        slot.ctrl
-            .store(ptr::from_ref(self) as usize | LIVE, Ordering::Release);
+        slot.ctrl.store(
+            ptr::from_ref(self) as usize | place.stripe << STRIPE_SHIFT | LIVE,
+            Ordering::Release,
+        );
     }
 
-    fn pop_free(&self) -> Option<&Slot<V, P>> {
-        // Acquire: pairs with the Release CAS in `push_free`, so the head's link is visible.
-        let mut head = self.free.load(Ordering::Acquire);
-        loop {
-            if head.is_null() {
-                return None;
-            }
-            // SAFETY: slots live as long as their bag, which the caller's guard keeps.
-            let slot = unsafe { &*head };
-            let link = slot.ctrl.load(Ordering::Relaxed);
-            if link & FREE == 0 {
-                // Popped and reused since we read the head: it is not the head any more.
-                head = self.free.load(Ordering::Acquire);
-                continue;
-            }
-            let next = (link & !FREE) as *mut Slot<V, P>;
-            // Acquire: as the load above, for the new head's link. The CAS cannot succeed
-            // with a stale `next`: `head` cannot be popped, reused, removed and pushed again
-            // while this thread is pinned.
-            match self
-                .free
-                .compare_exchange_weak(head, next, Ordering::Acquire, Ordering::Acquire)
-            {
-                Ok(_) => return Some(slot),
-                Err(now) => head = now,
-            }
+    /// Pops a free slot: from `stripe`'s list, else from the bag's own, else from another
+    /// stripe's, so that a bag's slots follow its high-water mark however its writers
+    /// move between threads.
+    fn pop_any(&self, stripe: usize) -> Option<&Slot<V, P>> {
+        if let Some(slot) = pop_free(&self.share(stripe).free) {
+            return Some(slot);
         }
+        if stripe == 0 {
+            return None;
+        }
+        pop_free(&self.own.free).or_else(|| {
+            (1..=STRIPES)
+                .filter(|&other| other != stripe)
+                .find_map(|other| pop_free(&self.share(other).free))
+        })
     }
 
     fn claim_new(&self) -> (&Slot<V, P>, usize) {
@@ -268,9 +425,7 @@ impl<K, V, P: Copy> Bag<K, V, P> {
                 ) {
                     Ok(_) => {
                         next = fresh;
-                        let bytes = Segment::<V, P>::bytes(len);
-                        self.bytes.fetch_add(bytes, Ordering::Relaxed);
-                        grown += bytes;
+                        grown += Segment::<V, P>::bytes(len);
                     }
                     Err(theirs) => {
                         // SAFETY: never published.
@@ -299,22 +454,68 @@ impl<K, V, P: Copy> Bag<K, V, P> {
         let ctrl = slot.ctrl.load(Ordering::Relaxed);
         debug_assert_eq!(ctrl & LIVE, LIVE, "the caller owns a live entry");
         // SAFETY: a live slot names its bag, which lives while it holds an entry.
-        let bag = unsafe { &*((ctrl & !LIVE) as *const Bag<K, V, P>) };
+        let bag = unsafe { &*bag_of::<K, V, P>(ctrl) };
+        let stripe = (ctrl & STRIPE_BITS) >> STRIPE_SHIFT;
         // Relaxed: a reader that sees DEAD reads nothing; one that still sees LIVE reads a
         // value that stays until the epoch passes. A reader that starts after this call
-        // returns is ordered after it by whatever told it so.
-        slot.ctrl.store(DEAD, Ordering::Relaxed);
-        // Relaxed: we hold an entry, so `refs` >= 1 and the bag cannot go meanwhile. The
-        // reference is the pending reclamation's, which `retire_slot` hands on.
-        bag.refs.fetch_add(1, Ordering::Relaxed);
+        // returns is ordered after it by whatever told it so. The stripe stays in the word
+        // for `retire_slot`.
+        slot.ctrl
+            .store(DEAD | (ctrl & STRIPE_BITS), Ordering::Relaxed);
+        // The pending reclamation's reference, which `retire_slot` hands on.
+        bag.hold(stripe);
         Removed {
             bag,
-            closed: bag.leave(),
+            closed: bag.leave(stripe),
         }
     }
 
-    /// Hands a removed slot to the collector: its value is dropped and the slot goes on the
-    /// free list once every thread pinned now has unpinned.
+    /// Takes a reference for a pending reclamation on `stripe`. The caller holds a live
+    /// entry, so the bag's own `refs` is at least 1 (the table's).
+    fn hold(&self, stripe: usize) {
+        // Relaxed, here and below: taking a reference needs no ordering (the bag is kept
+        // by the caller's entry); letting one go is ordered in `release`.
+        if stripe == 0 {
+            self.own.refs.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let share = self.share(stripe);
+        let mut n = share.refs.load(Ordering::Relaxed);
+        loop {
+            if n == 0 {
+                // As in `reserve_striped`: a stripe that counts references holds one of
+                // the bag's own, so the bag is not freed while it counts any.
+                self.own.refs.fetch_add(1, Ordering::Relaxed);
+                loop {
+                    match share.refs.compare_exchange_weak(
+                        n,
+                        n + 1,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => {
+                            if n != 0 {
+                                // Not the last: the stripe holds one of its own.
+                                self.own.refs.fetch_sub(1, Ordering::Relaxed);
+                            }
+                            return;
+                        }
+                        Err(now) => n = now,
+                    }
+                }
+            }
+            match share
+                .refs
+                .compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(now) => n = now,
+            }
+        }
+    }
+
+    /// Hands a removed slot to the collector: its value is dropped and the slot goes on its
+    /// stripe's free list once every thread pinned now has unpinned.
     ///
     /// # Safety
     ///
@@ -326,6 +527,8 @@ impl<K, V, P: Copy> Bag<K, V, P> {
         V: 'static,
         P: 'static,
     {
+        // Relaxed: our own store in `remove`.
+        let stripe = (slot.ctrl.load(Ordering::Relaxed) & STRIPE_BITS) >> STRIPE_SHIFT;
         let bag_ptr = SendPtr(ptr::from_ref(bag).cast_mut());
         let slot_ptr = SendPtr(ptr::from_ref(slot).cast_mut());
         let bytes = size_of::<V>();
@@ -336,53 +539,40 @@ impl<K, V, P: Copy> Bag<K, V, P> {
         unsafe {
             defer(guard, move || {
                 let (bag, slot) = (bag_ptr, slot_ptr);
-                Bag::reclaim(bag.0, slot.0);
+                Bag::reclaim(bag.0, slot.0, stripe);
                 add_retired(-(bytes as isize));
             });
         }
     }
 
-    /// Drops one from `live`; closes the bag if that emptied it. Returns whether we closed.
-    fn leave(&self) -> bool {
+    /// Drops one from `stripe`'s count, and from the bag's own if that emptied the stripe;
+    /// closes the bag if that emptied it. Returns whether we closed.
+    fn leave(&self, stripe: usize) -> bool {
         // Relaxed: see `reserve`.
-        self.live.fetch_sub(1, Ordering::Relaxed) == 1
+        if stripe != 0 && self.share(stripe).live.fetch_sub(1, Ordering::Relaxed) != 1 {
+            return false;
+        }
+        self.own.live.fetch_sub(1, Ordering::Relaxed) == 1
             && self
+                .own
                 .live
                 .compare_exchange(0, CLOSED, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
     }
 
-    /// Drops a removed slot's value and puts the slot on the free list.
+    /// Drops a removed slot's value and puts the slot on its stripe's free list.
     ///
     /// # Safety
     ///
     /// Runs once per removal, after no reader can still see the slot's value.
-    unsafe fn reclaim(bag: *mut Bag<K, V, P>, slot: *mut Slot<V, P>) {
+    unsafe fn reclaim(bag: *mut Bag<K, V, P>, slot: *mut Slot<V, P>, stripe: usize) {
         // SAFETY: the bag is alive (`refs` counts this reclamation); the slot is DEAD and
         // no reader holds its value any more.
         unsafe {
             let slot = &*slot;
             (*slot.value.get_mut()).assume_init_drop();
-            (*bag).push_free(slot);
-            Bag::release(bag);
-        }
-    }
-
-    fn push_free(&self, slot: &Slot<V, P>) {
-        let mut head = self.free.load(Ordering::Relaxed);
-        loop {
-            slot.ctrl.store(head as usize | FREE, Ordering::Relaxed);
-            // Release: publishes the link and the dropped value's slot; pairs with the
-            // Acquire loads in `pop_free`.
-            match self.free.compare_exchange_weak(
-                head,
-                ptr::from_ref(slot).cast_mut(),
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(now) => head = now,
-            }
+            push_free(&(*bag).share(stripe).free, slot);
+            Bag::release_on(bag, stripe);
         }
     }
 
@@ -442,21 +632,56 @@ impl<K, V, P: Copy> Bag<K, V, P> {
 }
 
 impl<K, V, P> Bag<K, V, P> {
-    /// Lets go of one reference; the last one frees the bag.
+    /// Lets go of a pending reclamation's reference on `stripe`.
     ///
     /// # Safety
     ///
-    /// The caller holds one of `refs` and uses `bag` no more.
+    /// As [`release`](Self::release), for a reference `hold` took on `stripe`.
+    unsafe fn release_on(bag: *mut Bag<K, V, P>, stripe: usize) {
+        if stripe != 0 {
+            // SAFETY: we hold a reference, so the bag is allocated.
+            let share = unsafe { &*bag }.share(stripe);
+            // AcqRel: our uses of the bag happen before this stripe's last release, which
+            // hands them on to the bag's own count below.
+            if share.refs.fetch_sub(1, Ordering::AcqRel) != 1 {
+                return;
+            }
+        }
+        // SAFETY: the stripe emptied: its reference on the bag's own count is ours now.
+        unsafe { Bag::release(bag) };
+    }
+
+    /// Lets go of one of the bag's own references; the last one frees the bag.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds one of `own.refs` and uses `bag` no more.
     unsafe fn release(bag: *mut Bag<K, V, P>) {
         // Release: our uses of the bag happen before its free; pairs with the fence below.
         // SAFETY: we hold a reference.
-        if unsafe { &*bag }.refs.fetch_sub(1, Ordering::Release) == 1 {
+        if unsafe { &*bag }.own.refs.fetch_sub(1, Ordering::Release) == 1 {
             // Acquire: pairs with every other holder's Release decrement.
             fence(Ordering::Acquire);
             // SAFETY: the last reference: nobody can reach the bag any more. Its live
             // values were dropped by their removal or by `drop_entries`.
             drop(unsafe { Box::from_raw(bag) });
         }
+    }
+
+    /// The share with index `stripe`, before the registry's bounds are known.
+    #[inline]
+    fn share(&self, stripe: usize) -> &Share<V, P> {
+        if stripe == 0 {
+            return &self.own;
+        }
+        // Acquire: pairs with the Release CAS in `stripe`, so the stripes are initialized.
+        let stripes = self.stripes.load(Ordering::Acquire);
+        assert!(
+            !stripes.is_null(),
+            "a stripe is named only once the bag has them"
+        );
+        // SAFETY: set once and freed with the bag, which the caller keeps.
+        unsafe { &(*stripes)[stripe - 1] }
     }
 
     /// Drops every live entry's value and lets go of the table's reference: the registry is
@@ -542,7 +767,7 @@ impl<V, P: Copy> Slot<V, P> {
             return None;
         }
         // SAFETY: a live slot names its bag; both stay until the epoch passes.
-        let bag = unsafe { &*((ctrl & !LIVE) as *const Bag<K, V, P>) };
+        let bag = unsafe { &*bag_of::<K, V, P>(ctrl) };
         let (pid, value) = slot.read()?;
         Some((bag, pid, value))
     }
@@ -667,6 +892,11 @@ impl<V, P> Segment<V, P> {
 
 impl<K, V, P> Drop for Bag<K, V, P> {
     fn drop(&mut self) {
+        let stripes = self.stripes.load(Ordering::Relaxed);
+        if !stripes.is_null() {
+            // SAFETY: set once by `stripe`, from a `Box`; freed once, here.
+            drop(unsafe { Box::from_raw(stripes) });
+        }
         // Frees the segments; their values were dropped already (slots hold `MaybeUninit`).
         let mut segment = self.head;
         while !segment.is_null() {
@@ -684,6 +914,126 @@ impl<K, V, P> Drop for Bag<K, V, P> {
 unsafe impl<V: Send + Sync, P: Send + Sync> Sync for Slot<V, P> {}
 // SAFETY: as above.
 unsafe impl<V: Send + Sync, P: Send + Sync> Send for Slot<V, P> {}
+
+impl<V, P> Share<V, P> {
+    fn new(live: usize, refs: usize) -> Self {
+        Share {
+            live: AtomicUsize::new(live),
+            refs: AtomicUsize::new(refs),
+            free: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+}
+
+/// The bag a live or dead control word names.
+#[inline]
+fn bag_of<K, V, P>(ctrl: usize) -> *const Bag<K, V, P> {
+    (ctrl & !(STRIPE_BITS | LIVE | DEAD)) as *const Bag<K, V, P>
+}
+
+/// Adds one to a bag's own `live` unless the bag has closed.
+fn take(live: &AtomicUsize) -> bool {
+    let mut n = live.load(Ordering::Relaxed);
+    loop {
+        if n & CLOSED != 0 {
+            return false;
+        }
+        // Relaxed: see `Bag::reserve`.
+        match live.compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(now) => n = now,
+        }
+    }
+}
+
+/// Whether a registrant that saw `live` in an unstriped bag (after losing a CAS on it, if
+/// `contended`) stripes it.
+#[cfg(not(loom))]
+#[inline]
+fn turns_hot(live: usize, contended: bool) -> bool {
+    contended && live >= STRIPE_AT
+}
+
+/// Under loom a model chooses: [`stripe_every_bag`] stripes a bag at its second
+/// reservation, so the models explore stripes without needing contention to find them.
+#[cfg(loom)]
+fn turns_hot(_live: usize, _contended: bool) -> bool {
+    STRIPE_EVERY_BAG.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[cfg(loom)]
+static STRIPE_EVERY_BAG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Under loom: whether every bag is striped at its second reservation (for the models of
+/// striped bags; a process-wide switch, so a model binary sets it in every test).
+#[cfg(loom)]
+pub fn stripe_every_bag(on: bool) {
+    STRIPE_EVERY_BAG.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The stripe this thread reserves on in a striped bag: threads take stripes in turn, so
+/// up to `STRIPES` writer threads never share one.
+#[cfg(not(loom))]
+#[inline]
+fn thread_stripe() -> usize {
+    crate::sync::thread_shard() % STRIPES + 1
+}
+
+/// Under loom, from the model's thread index (deterministic across executions).
+#[cfg(loom)]
+fn thread_stripe() -> usize {
+    let id = format!("{:?}", loom::thread::current().id());
+    let index: usize = id
+        .trim_start_matches("ThreadId(")
+        .trim_end_matches(')')
+        .parse()
+        .expect("loom's ThreadId prints as ThreadId(n)");
+    index % STRIPES + 1
+}
+
+fn pop_free<V, P>(free: &AtomicPtr<Slot<V, P>>) -> Option<&Slot<V, P>> {
+    // Acquire: pairs with the Release CAS in `push_free`, so the head's link is visible.
+    let mut head = free.load(Ordering::Acquire);
+    loop {
+        if head.is_null() {
+            return None;
+        }
+        // SAFETY: slots live as long as their bag, which the caller's guard keeps.
+        let slot = unsafe { &*head };
+        let link = slot.ctrl.load(Ordering::Relaxed);
+        if link & FREE == 0 {
+            // Popped and reused since we read the head: it is not the head any more.
+            head = free.load(Ordering::Acquire);
+            continue;
+        }
+        let next = (link & !FREE) as *mut Slot<V, P>;
+        // Acquire: as the load above, for the new head's link. The CAS cannot succeed with
+        // a stale `next`: `head` cannot be popped, reused, removed and pushed again while
+        // this thread is pinned.
+        match free.compare_exchange_weak(head, next, Ordering::Acquire, Ordering::Acquire) {
+            Ok(_) => return Some(slot),
+            Err(now) => head = now,
+        }
+    }
+}
+
+fn push_free<V, P>(free: &AtomicPtr<Slot<V, P>>, slot: &Slot<V, P>) {
+    let mut head = free.load(Ordering::Relaxed);
+    loop {
+        slot.ctrl.store(head as usize | FREE, Ordering::Relaxed);
+        // Release: publishes the link and the dropped value's slot; pairs with the Acquire
+        // loads in `pop_free`.
+        match free.compare_exchange_weak(
+            head,
+            ptr::from_ref(slot).cast_mut(),
+            Ordering::Release,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return,
+            Err(now) => head = now,
+        }
+    }
+}
 
 struct SendPtr<T>(*mut T);
 // SAFETY: only carries the pointer to the thread that runs a deferred reclamation; the

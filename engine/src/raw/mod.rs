@@ -42,7 +42,9 @@ use self::array::{
     byte, current, flip, indices, matches, tag_of, vacant, with_byte, Array, FROZEN, LIVE,
     MIGRATED, TOMB, UPDATING, WIDTH, WRITING,
 };
-pub(crate) use self::bag::{Bag, Slot};
+#[cfg(loom)]
+pub use self::bag::stripe_every_bag;
+pub(crate) use self::bag::{Bag, Place, Slot};
 pub(crate) use self::lock::{LockWord, Lockable, Locked, LOCKED, W_FROZEN};
 use crate::sync::{spin, AtomicPtr, AtomicUsize, Ordering};
 
