@@ -69,15 +69,15 @@ pub(crate) unsafe fn defer<F: FnOnce() + Send + 'static>(guard: &Guard, f: F) {
 /// it must not be dropped before; it must be safe to drop on another thread, and must not
 /// borrow anything that could end first (the registries require `Send + 'static`).
 pub(crate) unsafe fn defer_drop<T>(guard: &Guard, value: T) {
-    let bytes = core::mem::size_of::<T>();
-    add_retired(bytes as isize);
+    add_retired(core::mem::size_of::<T>() as isize);
     let value = SendBox(value);
     // SAFETY: the caller guarantees the value may be dropped on any thread once the
-    // current pins end, and outlives the deferral.
+    // current pins end, and outlives the deferral. The closure captures the value alone:
+    // crossbeam-epoch keeps up to three words inline and boxes anything larger.
     unsafe {
         guard.defer_unchecked(move || {
             drop(value);
-            add_retired(-(bytes as isize));
+            add_retired(-(core::mem::size_of::<T>() as isize));
         });
     }
 }

@@ -459,7 +459,7 @@ impl<K, V, P: Copy> Bag<K, V, P> {
         // Relaxed: a reader that sees DEAD reads nothing; one that still sees LIVE reads a
         // value that stays until the epoch passes. A reader that starts after this call
         // returns is ordered after it by whatever told it so. The stripe stays in the word
-        // for `retire_slot`.
+        // for `reclaim`.
         slot.ctrl
             .store(DEAD | (ctrl & STRIPE_BITS), Ordering::Relaxed);
         // The pending reclamation's reference, which `retire_slot` hands on.
@@ -527,20 +527,18 @@ impl<K, V, P: Copy> Bag<K, V, P> {
         V: 'static,
         P: 'static,
     {
-        // Relaxed: our own store in `remove`.
-        let stripe = (slot.ctrl.load(Ordering::Relaxed) & STRIPE_BITS) >> STRIPE_SHIFT;
         let bag_ptr = SendPtr(ptr::from_ref(bag).cast_mut());
         let slot_ptr = SendPtr(ptr::from_ref(slot).cast_mut());
-        let bytes = size_of::<V>();
-        add_retired(bytes as isize);
+        add_retired(size_of::<V>() as isize);
         // SAFETY: the closure touches the slot and the bag only; the bag outlives it through
         // the reference `remove` took. It runs once, after every thread pinned now has
-        // unpinned.
+        // unpinned. It captures two words: crossbeam-epoch keeps a deferred function of up
+        // to three inline and boxes a larger one, an allocation per removal.
         unsafe {
             defer(guard, move || {
                 let (bag, slot) = (bag_ptr, slot_ptr);
-                Bag::reclaim(bag.0, slot.0, stripe);
-                add_retired(-(bytes as isize));
+                Bag::reclaim(bag.0, slot.0);
+                add_retired(-(size_of::<V>() as isize));
             });
         }
     }
@@ -565,11 +563,14 @@ impl<K, V, P: Copy> Bag<K, V, P> {
     /// # Safety
     ///
     /// Runs once per removal, after no reader can still see the slot's value.
-    unsafe fn reclaim(bag: *mut Bag<K, V, P>, slot: *mut Slot<V, P>, stripe: usize) {
+    unsafe fn reclaim(bag: *mut Bag<K, V, P>, slot: *mut Slot<V, P>) {
         // SAFETY: the bag is alive (`refs` counts this reclamation); the slot is DEAD and
         // no reader holds its value any more.
         unsafe {
             let slot = &*slot;
+            // Relaxed: the word `remove` stored (DEAD and the stripe), which nobody has
+            // changed since; the epoch orders this after it.
+            let stripe = (slot.ctrl.load(Ordering::Relaxed) & STRIPE_BITS) >> STRIPE_SHIFT;
             (*slot.value.get_mut()).assume_init_drop();
             push_free(&(*bag).share(stripe).free, slot);
             Bag::release_on(bag, stripe);
