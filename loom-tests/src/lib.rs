@@ -96,6 +96,56 @@ pub fn pid_sharing_probes_with(pid: Pid) -> Pid {
         .expect("some pid shares the probe bits")
 }
 
+/// The body of the models in which a subscriber leaves `TOPIC` (3) and, after two
+/// reclamations, another joins, reusing the leaver's slot if the epoch let it go, while the
+/// model's thread dispatches to the topic and clones each value it visits. `stable` (value
+/// id 1) and `leaver` (id 2) register first, in that order, from the model's thread; the
+/// spawned thread leaves and joins `joiner` (id 3).
+///
+/// Checks: the dispatch sees `stable` exactly once, sees no entry twice, never visits a
+/// dropped value (a clone of a dropped `Tracked` fails), and sees each pid with its own
+/// value (a reused slot never shows a torn pid/value pair); afterwards the topic holds ids
+/// 1 and 3. `model_tracked` checks that every value is dropped exactly once.
+pub fn dispatch_races_leave_reclaim_and_rejoin(
+    ledger: &Arc<Ledger>,
+    stable: Pid,
+    leaver: Pid,
+    joiner: Pid,
+) {
+    const TOPIC: u64 = 3;
+    let reg = bags(PartitionBy::Key);
+    reg.register(stable, TOPIC, (1, ledger.value(stable)));
+    reg.register(leaver, TOPIC, (2, ledger.value(leaver)));
+    let writer = {
+        let (reg, ledger) = (reg.clone(), ledger.clone());
+        loom::thread::spawn(move || {
+            assert_eq!(reg.unregister(leaver, &TOPIC), 1);
+            // Two epoch advances free the leaver's slot for reuse.
+            regent::reclaim();
+            regent::reclaim();
+            reg.register(joiner, TOPIC, (3, ledger.value(joiner)));
+        })
+    };
+    let mut seen = Vec::new();
+    reg.dispatch(&TOPIC, |pid, (id, value)| {
+        assert_eq!(pid, value.owner, "a pid with another entry's value");
+        let _alive = value.clone();
+        seen.push(*id);
+    });
+    seen.sort_unstable();
+    let all = seen.len();
+    seen.dedup();
+    assert_eq!(all, seen.len(), "an entry seen twice: {seen:?}");
+    assert!(
+        seen.contains(&1),
+        "the stable subscriber was missed: {seen:?}"
+    );
+    writer.join().unwrap();
+    let mut after: Vec<u64> = reg.lookup(&TOPIC).into_iter().map(|(_, v)| v.0).collect();
+    after.sort_unstable();
+    assert_eq!(after, vec![1, 3]);
+}
+
 /// Like [`model`], for models whose values are [`Tracked`]: `f` gets the ledger that issues
 /// them, and every value an execution issued must have been dropped once that execution is
 /// over.

@@ -3,7 +3,7 @@
 
 use loom::thread;
 use regent::{PartitionBy, Pid};
-use regent_loom::{bags, model, model_tracked};
+use regent_loom::{bags, dispatch_races_leave_reclaim_and_rejoin, model, model_tracked};
 
 const TOPIC: u64 = 3;
 const STABLE: Pid = Pid::new(1);
@@ -28,39 +28,7 @@ const JOINER: Pid = Pid::new(3);
 #[test]
 fn dispatch_races_leave_reclaim_and_reuse() {
     model_tracked(|ledger| {
-        let reg = bags(PartitionBy::Key);
-        reg.register(STABLE, TOPIC, (1, ledger.value(STABLE)));
-        reg.register(LEAVER, TOPIC, (2, ledger.value(LEAVER)));
-
-        let writer = {
-            let (reg, ledger) = (reg.clone(), ledger.clone());
-            thread::spawn(move || {
-                assert_eq!(reg.unregister(LEAVER, &TOPIC), 1);
-                // Two epoch advances free the leaver's slot for reuse.
-                regent::reclaim();
-                regent::reclaim();
-                reg.register(JOINER, TOPIC, (3, ledger.value(JOINER)));
-            })
-        };
-        let mut seen = Vec::new();
-        reg.dispatch(&TOPIC, |pid, (id, value)| {
-            assert_eq!(pid, value.owner, "a pid with another entry's value");
-            let _alive = value.clone();
-            seen.push(*id);
-        });
-        seen.sort_unstable();
-        let unique = seen.len();
-        seen.dedup();
-        assert_eq!(unique, seen.len(), "an entry seen twice: {seen:?}");
-        assert!(
-            seen.contains(&1),
-            "the stable subscriber was missed: {seen:?}"
-        );
-        writer.join().unwrap();
-
-        let mut after: Vec<u64> = reg.lookup(&TOPIC).into_iter().map(|(_, v)| v.0).collect();
-        after.sort_unstable();
-        assert_eq!(after, vec![1, 3]);
+        dispatch_races_leave_reclaim_and_rejoin(ledger, STABLE, LEAVER, JOINER);
     });
 }
 

@@ -7,7 +7,7 @@
 
 use loom::thread;
 use regent::{PartitionBy, Pid};
-use regent_loom::{bags, model, model_tracked};
+use regent_loom::{bags, dispatch_races_leave_reclaim_and_rejoin, model, model_tracked};
 
 const TOPIC: u64 = 3;
 const FIRST: Pid = Pid::new(1);
@@ -64,36 +64,7 @@ fn a_join_races_the_leaves_that_empty_a_stripe_and_close_the_bag() {
 fn dispatch_races_a_striped_leave_and_a_reuse_from_another_stripe() {
     model_tracked(|ledger| {
         regent::stripe_every_bag(true);
-        let reg = bags(PartitionBy::Key);
-        reg.register(FIRST, TOPIC, (1, ledger.value(FIRST)));
-        reg.register(STRIPED, TOPIC, (2, ledger.value(STRIPED)));
-        let writer = {
-            let (reg, ledger) = (reg.clone(), ledger.clone());
-            thread::spawn(move || {
-                assert_eq!(reg.unregister(STRIPED, &TOPIC), 1);
-                regent::reclaim();
-                regent::reclaim();
-                reg.register(JOINER, TOPIC, (3, ledger.value(JOINER)));
-            })
-        };
-        let mut seen = Vec::new();
-        reg.dispatch(&TOPIC, |pid, (id, value)| {
-            assert_eq!(pid, value.owner, "a pid with another entry's value");
-            let _alive = value.clone();
-            seen.push(*id);
-        });
-        seen.sort_unstable();
-        let all = seen.len();
-        seen.dedup();
-        assert_eq!(all, seen.len(), "an entry seen twice: {seen:?}");
-        assert!(
-            seen.contains(&1),
-            "the first subscriber was missed: {seen:?}"
-        );
-        writer.join().unwrap();
-        let mut after: Vec<u64> = reg.lookup(&TOPIC).into_iter().map(|(_, v)| v.0).collect();
-        after.sort_unstable();
-        assert_eq!(after, vec![1, 3]);
+        dispatch_races_leave_reclaim_and_rejoin(ledger, FIRST, STRIPED, JOINER);
     });
 }
 

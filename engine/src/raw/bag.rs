@@ -306,45 +306,18 @@ impl<K, V, P: Copy> Bag<K, V, P> {
     /// Reserves a place on this thread's stripe.
     fn reserve_striped(&self, grown: usize) -> Option<Place> {
         let stripe = thread_stripe();
-        let share = self.share(stripe);
-        // Relaxed, here and below: as in `reserve`.
-        let mut n = share.live.load(Ordering::Relaxed);
-        loop {
-            if n == 0 {
-                // An empty stripe holds no count of the bag's own, which alone decides
-                // closing: take one for it first, so the bag cannot close while the stripe
-                // counts anything.
-                if !take(&self.own.live) {
-                    return None;
-                }
-                loop {
-                    match share.live.compare_exchange_weak(
-                        n,
-                        n + 1,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    ) {
-                        Ok(_) => {
-                            if n != 0 {
-                                // Another thread filled the stripe first, with a count of
-                                // its own that stays while ours is counted: ours is not the
-                                // last, so the bag cannot close here.
-                                self.own.live.fetch_sub(1, Ordering::Relaxed);
-                            }
-                            return Some(Place { stripe, grown });
-                        }
-                        Err(now) => n = now,
-                    }
-                }
-            }
-            match share
-                .live
-                .compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => return Some(Place { stripe, grown }),
-                Err(now) => n = now,
-            }
-        }
+        // The bag's own `live` alone decides closing: an empty stripe takes one of its
+        // counts first (failing if the bag closed), so the bag cannot close while the
+        // stripe counts anything.
+        count_on_stripe(
+            &self.share(stripe).live,
+            || take(&self.own.live),
+            // Relaxed: as in `reserve`; not the last count (see `count_on_stripe`).
+            || {
+                self.own.live.fetch_sub(1, Ordering::Relaxed);
+            },
+        )
+        .then_some(Place { stripe, grown })
     }
 
     /// Writes an entry into a place reserved with `reserve` (or by `new`), unpublished:
@@ -473,45 +446,28 @@ impl<K, V, P: Copy> Bag<K, V, P> {
     /// Takes a reference for a pending reclamation on `stripe`. The caller holds a live
     /// entry, so the bag's own `refs` is at least 1 (the table's).
     fn hold(&self, stripe: usize) {
-        // Relaxed, here and below: taking a reference needs no ordering (the bag is kept
-        // by the caller's entry); letting one go is ordered in `release`.
-        if stripe == 0 {
+        // Relaxed: taking a reference needs no ordering (the bag is kept by the caller's
+        // entry); letting one go is ordered in `release`.
+        let take_own = || {
             self.own.refs.fetch_add(1, Ordering::Relaxed);
+        };
+        if stripe == 0 {
+            take_own();
             return;
         }
-        let share = self.share(stripe);
-        let mut n = share.refs.load(Ordering::Relaxed);
-        loop {
-            if n == 0 {
-                // As in `reserve_striped`: a stripe that counts references holds one of
-                // the bag's own, so the bag is not freed while it counts any.
-                self.own.refs.fetch_add(1, Ordering::Relaxed);
-                loop {
-                    match share.refs.compare_exchange_weak(
-                        n,
-                        n + 1,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    ) {
-                        Ok(_) => {
-                            if n != 0 {
-                                // Not the last: the stripe holds one of its own.
-                                self.own.refs.fetch_sub(1, Ordering::Relaxed);
-                            }
-                            return;
-                        }
-                        Err(now) => n = now,
-                    }
-                }
-            }
-            match share
-                .refs
-                .compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => return,
-                Err(now) => n = now,
-            }
-        }
+        // As in `reserve_striped`: a stripe that counts references holds one of the bag's
+        // own, so the bag is not freed while it counts any.
+        count_on_stripe(
+            &self.share(stripe).refs,
+            || {
+                take_own();
+                true
+            },
+            // Relaxed: not the last reference (see `count_on_stripe`).
+            || {
+                self.own.refs.fetch_sub(1, Ordering::Relaxed);
+            },
+        );
     }
 
     /// Hands a removed slot to the collector: its value is dropped and the slot goes on its
@@ -942,6 +898,35 @@ fn take(live: &AtomicUsize) -> bool {
         // Relaxed: see `Bag::reserve`.
         match live.compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => return true,
+            Err(now) => n = now,
+        }
+    }
+}
+
+/// Adds one to a stripe's `count` (its `live` or its `refs`), keeping the rule that a
+/// stripe whose count is not 0 holds one count of the bag's own: at 0, it first calls
+/// `take_own` for the stripe (false: the bag closed, and nothing is counted). If another
+/// thread counted on the stripe meanwhile, the stripe holds that thread's own count
+/// already, so ours goes back through `give_back`, which cannot be the last of the bag's:
+/// the stripe's stays while ours is counted. Returns whether it counted.
+fn count_on_stripe(count: &AtomicUsize, take_own: impl Fn() -> bool, give_back: impl Fn()) -> bool {
+    // Relaxed: one RMW order per counter decides (see `Bag::reserve`).
+    let mut n = count.load(Ordering::Relaxed);
+    let mut holding = false;
+    loop {
+        if n == 0 && !holding {
+            if !take_own() {
+                return false;
+            }
+            holding = true;
+        }
+        match count.compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => {
+                if holding && n != 0 {
+                    give_back();
+                }
+                return true;
+            }
             Err(now) => n = now,
         }
     }
