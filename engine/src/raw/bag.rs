@@ -244,39 +244,19 @@ impl<K, V, P: Copy> Bag<K, V, P> {
     /// Reserves a place for one entry, unless the bag has closed.
     pub(crate) fn reserve(&self) -> Option<Place> {
         // Acquire: as in `share`.
-        if !self.stripes.load(Ordering::Acquire).is_null() {
-            return self.reserve_striped(0);
+        let stripes = self.stripes.load(Ordering::Acquire);
+        if stripes.is_null() && !stripe_at_once() {
+            let (seen, contended) = take(&self.own.live)?;
+            // A collision on a hot bag's count: stripe it for the reservations after this.
+            let grown = if turns_hot(seen, contended) {
+                self.stripe()
+            } else {
+                0
+            };
+            return Some(Place { stripe: 0, grown });
         }
-        let mut live = self.own.live.load(Ordering::Relaxed);
-        let mut contended = false;
-        loop {
-            if live & CLOSED != 0 {
-                return None;
-            }
-            if turns_hot(live, contended) {
-                let grown = self.stripe();
-                return self.reserve_striped(grown);
-            }
-            // Relaxed: the count only decides who closes the bag (one RMW order decides);
-            // the bag's memory is kept by the epoch, and entries are published by `ctrl`.
-            match self.own.live.compare_exchange_weak(
-                live,
-                live + 1,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    return Some(Place {
-                        stripe: 0,
-                        grown: 0,
-                    })
-                }
-                Err(now) => {
-                    contended = true;
-                    live = now;
-                }
-            }
-        }
+        let grown = if stripes.is_null() { self.stripe() } else { 0 };
+        self.reserve_striped(grown)
     }
 
     /// Gives the bag its stripes (or finds that another thread did). Returns the bytes it
@@ -311,8 +291,8 @@ impl<K, V, P: Copy> Bag<K, V, P> {
         // stripe counts anything.
         count_on_stripe(
             &self.share(stripe).live,
-            || take(&self.own.live),
-            // Relaxed: as in `reserve`; not the last count (see `count_on_stripe`).
+            || take(&self.own.live).is_some(),
+            // Relaxed: as in `take`; not the last count (see `count_on_stripe`).
             || {
                 self.own.live.fetch_sub(1, Ordering::Relaxed);
             },
@@ -486,10 +466,11 @@ impl<K, V, P: Copy> Bag<K, V, P> {
         let bag_ptr = SendPtr(ptr::from_ref(bag).cast_mut());
         let slot_ptr = SendPtr(ptr::from_ref(slot).cast_mut());
         add_retired(size_of::<V>() as isize);
+        // The closure captures two words: crossbeam-epoch keeps a deferred function of up
+        // to three inline and boxes a larger one, an allocation per removal.
         // SAFETY: the closure touches the slot and the bag only; the bag outlives it through
         // the reference `remove` took. It runs once, after every thread pinned now has
-        // unpinned. It captures two words: crossbeam-epoch keeps a deferred function of up
-        // to three inline and boxes a larger one, an allocation per removal.
+        // unpinned.
         unsafe {
             defer(guard, move || {
                 let (bag, slot) = (bag_ptr, slot_ptr);
@@ -502,7 +483,7 @@ impl<K, V, P: Copy> Bag<K, V, P> {
     /// Drops one from `stripe`'s count, and from the bag's own if that emptied the stripe;
     /// closes the bag if that emptied it. Returns whether we closed.
     fn leave(&self, stripe: usize) -> bool {
-        // Relaxed: see `reserve`.
+        // Relaxed: see `take`.
         if stripe != 0 && self.share(stripe).live.fetch_sub(1, Ordering::Relaxed) != 1 {
             return false;
         }
@@ -888,17 +869,23 @@ fn bag_of<K, V, P>(ctrl: usize) -> *const Bag<K, V, P> {
     (ctrl & !(STRIPE_BITS | LIVE | DEAD)) as *const Bag<K, V, P>
 }
 
-/// Adds one to a bag's own `live` unless the bag has closed.
-fn take(live: &AtomicUsize) -> bool {
+/// Adds one to a bag's own `live` unless the bag has closed. Returns the count it added
+/// to and whether it lost a CAS on the way (another writer collided).
+fn take(live: &AtomicUsize) -> Option<(usize, bool)> {
     let mut n = live.load(Ordering::Relaxed);
+    let mut contended = false;
     loop {
         if n & CLOSED != 0 {
-            return false;
+            return None;
         }
-        // Relaxed: see `Bag::reserve`.
+        // Relaxed: the count only decides who closes the bag (one RMW order decides); the
+        // bag's memory is kept by the epoch, and entries are published by `ctrl`.
         match live.compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return true,
-            Err(now) => n = now,
+            Ok(_) => return Some((n, contended)),
+            Err(now) => {
+                contended = true;
+                n = now;
+            }
         }
     }
 }
@@ -910,7 +897,7 @@ fn take(live: &AtomicUsize) -> bool {
 /// already, so ours goes back through `give_back`, which cannot be the last of the bag's:
 /// the stripe's stays while ours is counted. Returns whether it counted.
 fn count_on_stripe(count: &AtomicUsize, take_own: impl Fn() -> bool, give_back: impl Fn()) -> bool {
-    // Relaxed: one RMW order per counter decides (see `Bag::reserve`).
+    // Relaxed: one RMW order per counter decides (see `take`).
     let mut n = count.load(Ordering::Relaxed);
     let mut holding = false;
     loop {
@@ -932,18 +919,32 @@ fn count_on_stripe(count: &AtomicUsize, take_own: impl Fn() -> bool, give_back: 
     }
 }
 
-/// Whether a registrant that saw `live` in an unstriped bag (after losing a CAS on it, if
-/// `contended`) stripes it.
+/// Whether a registrant that counted on an unstriped bag holding `seen` (after losing a
+/// CAS on it, if `contended`) stripes it.
 #[cfg(not(loom))]
 #[inline]
-fn turns_hot(live: usize, contended: bool) -> bool {
-    contended && live >= STRIPE_AT
+fn turns_hot(seen: usize, contended: bool) -> bool {
+    contended && seen >= STRIPE_AT
+}
+
+/// Under loom only [`stripe_every_bag`] stripes bags.
+#[cfg(loom)]
+fn turns_hot(_seen: usize, _contended: bool) -> bool {
+    false
+}
+
+/// Whether a bag is striped at its first reservation after its creator's: never, outside
+/// loom.
+#[cfg(not(loom))]
+#[inline]
+fn stripe_at_once() -> bool {
+    false
 }
 
 /// Under loom a model chooses: [`stripe_every_bag`] stripes a bag at its second
 /// reservation, so the models explore stripes without needing contention to find them.
 #[cfg(loom)]
-fn turns_hot(_live: usize, _contended: bool) -> bool {
+fn stripe_at_once() -> bool {
     STRIPE_EVERY_BAG.load(std::sync::atomic::Ordering::Relaxed)
 }
 
