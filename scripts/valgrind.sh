@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Runs two suites under valgrind memcheck and prints each summary:
+# Runs three suites under valgrind memcheck and prints each summary:
 #
 # - the small stress workload (`small_mixed_run_for_valgrind` in
 #   engine/tests/unique_stress.rs: 2 threads of mixed operations on one registry, partitions
 #   1 and 8, with and without an entry limit, then every pid down and a full epoch drain);
 # - every test of engine/tests/duplicate_api.rs (each method of `Duplicate` over both
 #   partitionings, drop counting), which exercises the bags' hand-made segment and key-list
-#   allocations.
+#   allocations;
+# - every test of engine/tests/migration_reads.rs: reads of tables left mid-migration after
+#   the records a migration copied changed and what the old copies point to was freed (the
+#   read of freed memory they would catch shows only to memcheck, or as a rare crash).
 #
 # Fails on any memcheck error, on any "definitely lost" block, and on any "possibly lost"
 # block allocated by regent or crossbeam. std keeps the main thread's `Thread` handle in a
@@ -68,4 +71,5 @@ memcheck() {
 status=0
 memcheck unique_stress small_mixed_run_for_valgrind --exact || status=$?
 memcheck duplicate_api || status=$?
+memcheck migration_reads || status=$?
 exit "$status"

@@ -25,7 +25,10 @@
 //! A writer never writes into an array once its `next` exists: it first copies every group
 //! of its key's probe sequence, then works in `next`. A reader never waits: a frozen group
 //! that is not yet MIGRATED still holds the truth (nothing changes the key elsewhere before
-//! that), and once it is MIGRATED the reader moves on to `next`.
+//! that). A MIGRATED group's records are stale copies whose originals in `next` may since
+//! have been removed and what they point to reclaimed, so a reader does not even compare
+//! them: it finishes the sequence in this array (its later groups may not be copied yet)
+//! and then probes `next` (loom model 13, `migrated_groups.rs`).
 
 mod array;
 mod bag;
@@ -193,42 +196,46 @@ impl<E: Record> RawTable<E> {
         let tag = tag_of(hash);
         let mut array = self.current(guard);
         array.prefetch(hash);
-        'array: loop {
+        loop {
+            // Whether a group of the sequence was MIGRATED: its records are in `next`.
+            let mut moved = false;
+            let mut ended = false;
             for g in array.probe(hash) {
                 // Acquire: pairs with the Release `fetch_xor` that published each record, so
-                // a matched record is fully written.
+                // a matched record is fully written, and with the Release that set MIGRATED.
                 let ctrl = array.ctrl(g).load(Ordering::Acquire);
-                for i in indices(matches(ctrl, tag)) {
-                    // SAFETY: a published record stays in place until its array is
-                    // reclaimed through the epoch, after `guard`.
-                    let record = unsafe { &*array.record(g, i) };
-                    if eq(record) {
-                        // A frozen group is the truth until MIGRATED: nothing changes the
-                        // key in the next array before that.
-                        if ctrl & MIGRATED != 0 {
-                            array = next_of(array, guard);
-                            continue 'array;
-                        }
-                        if !f(record) {
+                if ctrl & MIGRATED != 0 {
+                    // Not even `eq` may look at a MIGRATED group's records: their copies in
+                    // `next` are the truth, and may since have been removed and what they
+                    // point to (a bag, a key's heap bytes, a monitor's slots) reclaimed by a
+                    // thread that pinned before us while we pinned after. The later groups
+                    // of the sequence may still be uncopied, and hold the truth for their
+                    // records, so the probe goes on here before it moves to `next`.
+                    moved = true;
+                } else {
+                    for i in indices(matches(ctrl, tag)) {
+                        // SAFETY: a published record stays in place until its array is
+                        // reclaimed through the epoch, after `guard`. Its group was not
+                        // MIGRATED when we loaded the word, after pinning, so the record was
+                        // current then and what it points to is retired after `guard` too.
+                        let record = unsafe { &*array.record(g, i) };
+                        if eq(record) && !f(record) {
                             return;
                         }
                     }
                 }
                 if vacant(ctrl) != 0 {
-                    if ctrl & MIGRATED != 0 {
-                        array = next_of(array, guard);
-                        continue 'array;
-                    }
-                    return;
+                    ended = true;
+                    break;
                 }
             }
-            // The whole sequence is full: a writer that found it so forced a migration and
-            // placed the key in `next`, after copying this sequence (its groups are the
-            // truth no longer), so the key may be there.
+            // The sequence ended in a vacancy, or ran full: a writer that found it full
+            // forced a migration and placed the key in `next`, after copying this sequence
+            // (its groups are the truth no longer), so the key may be there.
             // Acquire: pairs with the Release CAS in `start_migration` that installed `next`.
-            if !array.next.load(Ordering::Acquire).is_null() {
+            if moved || (!ended && !array.next.load(Ordering::Acquire).is_null()) {
                 array = next_of(array, guard);
-                continue 'array;
+                continue;
             }
             return;
         }
