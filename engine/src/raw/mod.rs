@@ -196,23 +196,14 @@ impl<E: Record> RawTable<E> {
         let tag = tag_of(hash);
         let mut array = self.current(guard);
         array.prefetch(hash);
-        loop {
+        'array: loop {
             // Whether a group of the sequence was MIGRATED: its records are in `next`.
             let mut moved = false;
-            let mut ended = false;
             for g in array.probe(hash) {
                 // Acquire: pairs with the Release `fetch_xor` that published each record, so
                 // a matched record is fully written, and with the Release that set MIGRATED.
                 let ctrl = array.ctrl(g).load(Ordering::Acquire);
-                if ctrl & MIGRATED != 0 {
-                    // Not even `eq` may look at a MIGRATED group's records: their copies in
-                    // `next` are the truth, and may since have been removed and what they
-                    // point to (a bag, a key's heap bytes, a monitor's slots) reclaimed by a
-                    // thread that pinned before us while we pinned after. The later groups
-                    // of the sequence may still be uncopied, and hold the truth for their
-                    // records, so the probe goes on here before it moves to `next`.
-                    moved = true;
-                } else {
+                if ctrl & MIGRATED == 0 {
                     for i in indices(matches(ctrl, tag)) {
                         // SAFETY: a published record stays in place until its array is
                         // reclaimed through the epoch, after `guard`. Its group was not
@@ -223,19 +214,30 @@ impl<E: Record> RawTable<E> {
                             return;
                         }
                     }
+                } else {
+                    // Not even `eq` may look at a MIGRATED group's records: their copies in
+                    // `next` are the truth, and may since have been removed and what they
+                    // point to (a bag, a key's heap bytes, a monitor's slots) reclaimed by a
+                    // thread that pinned before us while we pinned after. The later groups
+                    // of the sequence may still be uncopied, and hold the truth for their
+                    // records, so the probe goes on here before it moves to `next`.
+                    moved = true;
                 }
                 if vacant(ctrl) != 0 {
-                    ended = true;
-                    break;
+                    if moved {
+                        array = next_of(array, guard);
+                        continue 'array;
+                    }
+                    return;
                 }
             }
-            // The sequence ended in a vacancy, or ran full: a writer that found it full
-            // forced a migration and placed the key in `next`, after copying this sequence
-            // (its groups are the truth no longer), so the key may be there.
+            // The whole sequence is full: a writer that found it so forced a migration and
+            // placed the key in `next`, after copying this sequence (its groups are the
+            // truth no longer), so the key may be there. (`moved` implies a `next`.)
             // Acquire: pairs with the Release CAS in `start_migration` that installed `next`.
-            if moved || (!ended && !array.next.load(Ordering::Acquire).is_null()) {
+            if !array.next.load(Ordering::Acquire).is_null() {
                 array = next_of(array, guard);
-                continue;
+                continue 'array;
             }
             return;
         }
