@@ -2,33 +2,17 @@
 //! records left behind in it.
 #![cfg(loom)]
 
-use std::hash::{BuildHasherDefault, Hasher};
-
 use loom::thread;
 use regent::{Duplicate, PartitionBy, Pid};
 use regent_loom::model;
 
-/// Hashes a `u64` (a key or a [`Pid`]) to itself, so that the model chooses each record's
-/// group: a table of `len` home groups puts hash `h` in group `(h >> 3) % len`, and these
-/// small hashes all carry tag 0, so a probe compares every record it meets.
-#[derive(Default)]
-struct Identity(u64);
+/// Hashes a `u64` key or a [`Pid`] to itself (`nohash-hasher`; each hashes with one
+/// `write_u64`), so that the model chooses each record's group: a table of `len` home groups
+/// puts hash `h` in group `(h >> 3) % len`, and these small hashes all carry tag 0, so a
+/// probe compares every record it meets.
+type Identity = nohash_hasher::BuildNoHashHasher<u64>;
 
-impl Hasher for Identity {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("the model hashes only u64 keys and pids");
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type Bags = Duplicate<u64, u64, Pid, BuildHasherDefault<Identity>>;
+type Bags = Duplicate<u64, u64, Pid, Identity>;
 
 /// Homes in group 0 of a two-group table.
 const READ: Pid = Pid::new(16);
@@ -66,7 +50,7 @@ fn readers_skip_the_records_a_migration_left_behind() {
                 .partitions(1)
                 .partition_by(PartitionBy::Key)
                 .capacity(2)
-                .hasher(BuildHasherDefault::<Identity>::default())
+                .hasher(Identity::default())
                 .build(),
         );
         reg.register(READ, ALONE, 1);
