@@ -205,10 +205,9 @@ impl<E: Record> RawTable<E> {
                 let ctrl = array.ctrl(g).load(Ordering::Acquire);
                 if ctrl & MIGRATED == 0 {
                     for i in indices(matches(ctrl, tag)) {
-                        // SAFETY: a published record stays in place until its array is
-                        // reclaimed through the epoch, after `guard`. Its group was not
-                        // MIGRATED when we loaded the word, after pinning, so the record was
-                        // current then and what it points to is retired after `guard` too.
+                        // The group was not MIGRATED when we loaded its word, after pinning:
+                        // the record was current, so what it points to outlives `guard` too.
+                        // SAFETY: a published record stays until its array is reclaimed.
                         let record = unsafe { &*array.record(g, i) };
                         if eq(record) && !f(record) {
                             return;
