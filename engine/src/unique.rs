@@ -112,10 +112,10 @@ pub struct Unique<K, V = (), P = Pid, S = DefaultHashBuilder> {
 
 /// Why `insert` did not insert.
 enum Rejected<'g, K, V, P> {
-    /// At `max_entries`: the entry comes back.
-    Full(Entry<K, V, P>),
-    /// The key is taken: the entry comes back with the holder's.
-    Taken(Entry<K, V, P>, &'g Entry<K, V, P>),
+    /// At `max_entries`: the key and value come back.
+    Full(K, V),
+    /// The key is taken: the key and value come back with the holder's entry.
+    Taken(K, V, &'g Entry<K, V, P>),
 }
 
 /// Builds a [`Unique`] registry.
@@ -241,7 +241,9 @@ where
     /// Registers `key` for `pid` with `value`, if no process holds `key`.
     ///
     /// The check and the insert are one atomic step: of several racing registrations of a
-    /// key exactly one wins, and every loser learns the winner.
+    /// key exactly one wins, and every loser learns the winner. A key already taken is
+    /// refused by a lock-free lookup, without touching `pid`'s monitor, so a refusal costs
+    /// about what a lookup does.
     ///
     /// # Errors
     ///
@@ -274,15 +276,12 @@ where
         let guard = &self.epoch.pin();
         match self.insert(pid, key, value, guard) {
             Ok(_) => Ok(()),
-            Err(Rejected::Full(entry)) => Err(TryRegisterError::Full {
-                key: entry.key,
-                value: entry.value.into_inner(),
-            }),
-            Err(Rejected::Taken(entry, holder)) => {
+            Err(Rejected::Full(key, value)) => Err(TryRegisterError::Full { key, value }),
+            Err(Rejected::Taken(key, value, holder)) => {
                 Err(TryRegisterError::Taken(AlreadyRegistered {
                     owner: holder.pid,
-                    key: entry.key,
-                    value: entry.value.into_inner(),
+                    key,
+                    value,
                 }))
             }
         }
@@ -306,11 +305,11 @@ where
         let guard = &self.epoch.pin();
         match self.insert(pid, key, value, guard) {
             Ok(_) => Ok(()),
-            Err(Rejected::Taken(_, holder)) => Err(Existing {
+            Err(Rejected::Taken(_, _, holder)) => Err(Existing {
                 owner: holder.pid,
                 value: V::clone(&holder.value),
             }),
-            Err(Rejected::Full(_)) => {
+            Err(Rejected::Full(..)) => {
                 panic!("registry is full: max_entries reached (use try_register to handle it)")
             }
         }
@@ -327,24 +326,30 @@ where
     ) -> Result<&'g Entry<K, V, P>, Rejected<'g, K, V, P>> {
         // Held until the entry is in the table or the place is given back (`limit` docs).
         let place = match self.limit.as_ref().map(Limit::place) {
-            Some(None) => return Err(Rejected::Full(Entry::new(key, pid, value))),
+            Some(None) => return Err(Rejected::Full(key, value)),
             place => place.flatten(),
         };
         let key_mark = mark(self.hasher.hash_one(&key));
         let pid_mark = mark(self.hasher.hash_one(pid));
-        // The name slot is written after the monitor's: start its miss now, so that it
-        // overlaps the monitor's (which `lock` prefetches itself).
-        self.names.get(key_mark).prefetch(key_mark, guard);
+        // Start both tables' misses at once: the name's group is read first, the
+        // monitor's right after.
+        let names = self.names.get(key_mark);
+        names.prefetch(key_mark, guard);
+        self.pids.get(pid_mark).prefetch(pid_mark, guard);
+        // A taken name is refused here, lock-free, as a lookup would see it: the refusal
+        // takes effect at this load, when `holder` held the key. Without this, every
+        // refused registration would add its pid's monitor and then remove it, leaving a
+        // tombstone in the monitor index.
+        if let Some(holder) = names.find(key_mark, |e| e.key == key, guard) {
+            return Err(Rejected::Taken(key, value, holder));
+        }
         let (by_key, by_pid) = (self.key_hasher(), self.pid_hasher());
         let fresh = Monitor::locked(pid, monitor::first(key_mark));
         let mut lock = self
             .lock_pid_at(pid, pid_mark, Some(fresh), &by_pid, guard)
             .expect("a fresh monitor is always placed");
         let entry = Entry::new(key, pid, value);
-        let inserted =
-            self.names
-                .get(key_mark)
-                .insert(key_mark, entry, |a, b| a.key == b.key, &by_key, guard);
+        let inserted = names.insert(key_mark, entry, |a, b| a.key == b.key, &by_key, guard);
         match inserted {
             Ok(entry) => {
                 if !lock.is_fresh() {
@@ -376,7 +381,7 @@ where
                 }
                 drop(lock);
                 drop(place);
-                Err(Rejected::Taken(entry, holder))
+                Err(Rejected::Taken(entry.key, entry.value.into_inner(), holder))
             }
         }
     }
@@ -1036,5 +1041,33 @@ impl<K, V, P, S: fmt::Debug> fmt::Debug for UniqueBuilder<K, V, P, S> {
         let mut d = f.debug_struct("UniqueBuilder");
         self.settings.debug_fields(&mut d);
         d.field("max_entries", &self.max_entries).finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Slots ever claimed in the monitor index's current arrays: live monitors plus the
+    /// tombstones of removed ones.
+    fn monitor_claims(names: &Unique<u64, u64>) -> usize {
+        let guard = &names.epoch.pin();
+        names.pids.iter().map(|t| t.claimed(guard)).sum()
+    }
+
+    #[test]
+    fn a_refused_registration_writes_no_monitor() {
+        let names: Unique<u64, u64> = Unique::builder().partitions(1).build();
+        names.register(Pid::new(1), 7, 0).unwrap();
+        let before = monitor_claims(&names);
+        for p in 2..200 {
+            let taken = names.register(Pid::new(p), 7, p).unwrap_err();
+            assert_eq!((taken.owner, taken.key, taken.value), (Pid::new(1), 7, p));
+            let existing = names.register_or_lookup(Pid::new(p), 7, p).unwrap_err();
+            assert_eq!((existing.owner, existing.value), (Pid::new(1), 0));
+        }
+        // Refusals neither add a monitor nor leave the tombstone of one behind.
+        assert_eq!(monitor_claims(&names), before);
+        assert_eq!((names.monitors(), names.count()), (1, 1));
     }
 }

@@ -119,6 +119,12 @@ impl<E> RawTable<E> {
         self.current(guard).prefetch(hash);
     }
 
+    /// Slots ever claimed in the current array (live records and tombstones).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn claimed(&self, guard: &Guard) -> usize {
+        self.current(guard).used.sum()
+    }
+
     /// Slots in the current array.
     pub(crate) fn capacity(&self, guard: &Guard) -> usize {
         self.current(guard).slots()
