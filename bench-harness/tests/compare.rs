@@ -63,12 +63,13 @@ fn tiny_compare_reports_every_peer_and_workload_and_skips_beam() {
         assert!([1, 2].contains(&workload["threads"].as_u64().unwrap()));
         // Every Rust peer runs every workload (the bag ones through its bag adapter), except
         // regent's batch lookup.
-        let peers: &[&str] =
-            if ["lookup_many", "lookup_pinned"].contains(&workload["name"].as_str().unwrap()) {
-                &["regent"]
-            } else {
-                &["regent", "dashmap", "scc", "papaya", "flurry", "rwlock"]
-            };
+        let peers: &[&str] = if ["lookup_single", "lookup_many", "lookup_pinned"]
+            .contains(&workload["name"].as_str().unwrap())
+        {
+            &["regent"]
+        } else {
+            &["regent", "dashmap", "scc", "papaya", "flurry", "rwlock"]
+        };
         assert_eq!(common::strings(&workload["results"], "peer"), peers);
         let memory = workload["name"] == "memory";
         for result in workload["results"].as_array().unwrap() {
@@ -120,6 +121,7 @@ fn tiny_compare_reports_every_peer_and_workload_and_skips_beam() {
     let svg = fs::read_to_string(out.join("compare").join("register.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("<rect"));
     check_headline(&markdown, &json);
+    check_batch_over_single(&markdown, &json);
 
     // A subset of peers and workloads is all that runs and all that is reported.
     let subset = args(
@@ -142,8 +144,8 @@ fn tiny_compare_reports_every_peer_and_workload_and_skips_beam() {
     assert!(json["run"]["skipped"].as_array().unwrap().is_empty());
 }
 
-/// The headline table has a row per workload with a ratio (not `lookup_many` and
-/// `lookup_pinned`, which only regent runs), a column per configuration, and each cell is regent's figure over the best
+/// The headline table has a row per workload with a ratio (not `lookup_single`,
+/// `lookup_many` and `lookup_pinned`, which only regent runs), a column per configuration, and each cell is regent's figure over the best
 /// other Rust peer's in the JSON. Without beam there is no beam headline.
 fn check_headline(markdown: &str, json: &Value) {
     let section = markdown
@@ -171,7 +173,7 @@ fn check_headline(markdown: &str, json: &Value) {
     let want: Vec<&str> = Workload::ALL
         .iter()
         .map(|w| w.name())
-        .filter(|&n| n != "lookup_many" && n != "lookup_pinned")
+        .filter(|&n| !["lookup_single", "lookup_many", "lookup_pinned"].contains(&n))
         .collect();
     assert_eq!(names, want);
     for row in &rows {
@@ -194,6 +196,37 @@ fn check_headline(markdown: &str, json: &Value) {
                 others.fold(0.0, f64::max)
             };
             assert_eq!(row[column], format!("{:.2}×", regent / best), "{row:?}");
+        }
+    }
+}
+
+/// The batch section has a row per configuration whose ratios are regent's `lookup_many`
+/// and `lookup_pinned` figures over its `lookup_single` one in the JSON.
+fn check_batch_over_single(markdown: &str, json: &Value) {
+    let section = markdown
+        .split("\n## Batch lookups over single ones\n")
+        .nth(1)
+        .expect("batch section");
+    let regent = |name: &str, threads: u64| {
+        json["workloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == name && w["threads"] == threads)
+            .and_then(|w| w["results"][0]["mops"].as_f64())
+            .unwrap_or_else(|| panic!("{name} at {threads} threads"))
+    };
+    let rows: Vec<Vec<&str>> = section
+        .lines()
+        .filter(|l| l.starts_with("| 10k"))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{section}");
+    for (row, threads) in rows.iter().zip([1, 2]) {
+        let single = regent("lookup_single", threads);
+        for (column, name) in [(4, "lookup_many"), (6, "lookup_pinned")] {
+            let want = format!("{:.2}×", regent(name, threads) / single);
+            assert_eq!(row[column], want, "{name} at {threads} threads");
         }
     }
 }

@@ -38,6 +38,12 @@ pub(super) fn tables(result: &CompareResult) -> String {
             let _ = write!(out, "\n{}", limit_fractions(result, workload));
         }
     }
+    if let Some(table) = batch_over_single(result) {
+        let _ = write!(
+            out,
+            "\nbatch lookups over single ones (same table)\n\n{table}"
+        );
+    }
     out
 }
 
@@ -112,6 +118,15 @@ pub(super) fn write(path: &Path, json: &Path, result: &CompareResult) -> Result<
                 limit_fractions(result, workload)
             );
         }
+    }
+    if let Some(table) = batch_over_single(result) {
+        let _ = write!(
+            md,
+            "\n## Batch lookups over single ones\n\n\
+             regent's `lookup_many` and `lookup_pinned` figures over its `lookup_single` one: \
+             the same table, threads and key order, their passes taking turns within the \
+             run, so that only the way the keys are looked up differs.\n\n{table}"
+        );
     }
     fs::write(path, md)?;
     Ok(())
@@ -319,6 +334,42 @@ fn headlines(result: &CompareResult) -> String {
         }
     }
     out
+}
+
+/// regent's batch lookups over its single ones, one row per configuration, when the run
+/// has `lookup_single` and at least one of the batch workloads.
+fn batch_over_single(result: &CompareResult) -> Option<Table> {
+    let ran = workloads(result);
+    let batches: Vec<Workload> = [Workload::LookupMany, Workload::LookupPinned]
+        .into_iter()
+        .filter(|w| ran.contains(w))
+        .collect();
+    if !ran.contains(&Workload::LookupSingle) || batches.is_empty() {
+        return None;
+    }
+    let mut header = vec![
+        "keys, threads".to_owned(),
+        "lookup_single Mops/s".to_owned(),
+    ];
+    for batch in &batches {
+        header.push(format!("{} Mops/s", batch.name()));
+        header.push(format!("{} ÷ single", batch.name()));
+    }
+    let mut table = Table::new(&header);
+    for single in rows(result, Workload::LookupSingle) {
+        let base = of(single, RegentPeer::NAME);
+        let mut cells = vec![configuration(single), base.map_or("–".to_owned(), figure)];
+        for &batch in &batches {
+            let rate = rows(result, batch)
+                .into_iter()
+                .find(|r| r.keys == single.keys && r.threads == single.threads)
+                .and_then(|r| of(r, RegentPeer::NAME));
+            cells.push(rate.map_or("–".to_owned(), figure));
+            cells.push(ratio_cell(rate.zip(base).map(|(r, b)| r / b)));
+        }
+        table.row(cells);
+    }
+    Some(table)
 }
 
 /// Each peer's lookup figure over the dependent and the independent access rate.

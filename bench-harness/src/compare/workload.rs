@@ -28,6 +28,7 @@ pub enum Workload {
     Memory,
     Dispatch,
     JoinLeave,
+    LookupSingle,
     LookupMany,
     LookupPinned,
 }
@@ -41,13 +42,15 @@ pub enum Kind {
     Memory,
     /// A duplicate-registry workload, in Mops/s (entries visited, or joins and leaves).
     Bags,
-    /// regent's batch lookups (`whereis_many`, or `whereis` under one `pin`), in Mops/s.
+    /// regent's lookups on one table of its own, each workload's passes interleaved with
+    /// the others' (`whereis` one by one, `whereis_many`, or `whereis` under one `pin`), in
+    /// Mops/s.
     Batch,
 }
 
 impl Workload {
     /// Every workload, in the order they run and are reported.
-    pub const ALL: [Workload; 12] = [
+    pub const ALL: [Workload; 13] = [
         Workload::Register,
         Workload::RegisterConflict,
         Workload::LookupHit,
@@ -58,6 +61,7 @@ impl Workload {
         Workload::Memory,
         Workload::Dispatch,
         Workload::JoinLeave,
+        Workload::LookupSingle,
         Workload::LookupMany,
         Workload::LookupPinned,
     ];
@@ -74,7 +78,7 @@ impl Workload {
             Workload::ReadMix => Kind::Pass(Phase::ReadMix),
             Workload::Memory => Kind::Memory,
             Workload::Dispatch | Workload::JoinLeave => Kind::Bags,
-            Workload::LookupMany | Workload::LookupPinned => Kind::Batch,
+            Workload::LookupSingle | Workload::LookupMany | Workload::LookupPinned => Kind::Batch,
         }
     }
 
@@ -84,6 +88,7 @@ impl Workload {
         match self {
             Workload::Dispatch => "dispatch",
             Workload::JoinLeave => "join_leave",
+            Workload::LookupSingle => "lookup_single",
             Workload::LookupMany => "lookup_many",
             Workload::LookupPinned => "lookup_pinned",
             _ => match self.kind() {
@@ -100,6 +105,7 @@ impl Workload {
             self,
             Workload::LookupHit
                 | Workload::LookupMiss
+                | Workload::LookupSingle
                 | Workload::LookupMany
                 | Workload::LookupPinned
         )
@@ -129,13 +135,19 @@ impl Workload {
             Workload::JoinLeave => {
                 "each thread joins a hot topic (1,000 standing entries) and leaves it again"
             }
+            Workload::LookupSingle => {
+                "every key looked up with one `whereis` call each (regent only), on the table, \
+                 threads and key order that `lookup_many` and `lookup_pinned` use, their passes \
+                 taking turns: the baseline those two are divided by"
+            }
             Workload::LookupMany => {
                 "every key looked up with regent's `whereis_many` in batches of 16 (other peers \
-                 have no batch call): compare with `lookup_hit` of the same run"
+                 have no batch call), on the table of `lookup_single`"
             }
             Workload::LookupPinned => {
                 "every key looked up with one `whereis` call each, under one `Unique::pin` per \
-                 16 keys (regent only): what `lookup_hit` loses to the epoch pin's barrier"
+                 16 keys (regent only), on the table of `lookup_single`: what a single lookup \
+                 loses to the epoch pin's barrier"
             }
         }
     }
@@ -205,20 +217,30 @@ pub fn measure_peer(
             Peer::Beam => unreachable!("beam was refused above"),
         };
     }
-    if peer == Peer::Regent {
-        for &workload in workloads.iter().filter(|w| w.kind() == Kind::Batch) {
-            figures
-                .bags
-                .push((workload, measure_batch(workload, keys, threads, reps)));
-        }
+    let batch: Vec<Workload> = workloads
+        .iter()
+        .copied()
+        .filter(|w| w.kind() == Kind::Batch)
+        .collect();
+    if peer == Peer::Regent && !batch.is_empty() {
+        figures
+            .bags
+            .extend(measure_batches(&batch, keys, threads, reps));
     }
     Ok(figures)
 }
 
-/// regent's `whereis_many` in batches of 16 over every key (or, for `lookup_pinned`, one
-/// `whereis` per key under one pin per 16 keys), on `threads` threads; the median of
-/// `reps` passes over one table, in Mops/s.
-fn measure_batch(workload: Workload, keys: Keys, threads: usize, reps: usize) -> f64 {
+/// regent's lookups of every key on `threads` threads, over one table: one `whereis` per
+/// key (`lookup_single`), `whereis_many` in batches of 16 (`lookup_many`), or one `whereis`
+/// per key under one pin per 16 keys (`lookup_pinned`). Each of `reps` rounds runs one pass
+/// of every workload in turn, so that they share the table, the keys, their order and the
+/// machine's moods; each figure is the median of its `reps` passes, in Mops/s.
+fn measure_batches(
+    workloads: &[Workload],
+    keys: Keys,
+    threads: usize,
+    reps: usize,
+) -> Vec<(Workload, f64)> {
     const BATCH: usize = 16;
     let registry = regent::Unique::<u64, u64, regent::Pid, crate::peers::Hasher>::builder()
         .hasher(crate::peers::Hasher::default())
@@ -229,8 +251,7 @@ fn measure_batch(workload: Workload, keys: Keys, threads: usize, reps: usize) ->
     }
     let all: Vec<u64> = (0..n).map(|i| keys.key(i)).collect();
     let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let mut rates = Vec::with_capacity(reps);
-    for _ in 0..reps {
+    let pass = |workload: Workload| {
         let start = std::time::Instant::now();
         let found: usize = std::thread::scope(|s| {
             let handles: Vec<_> = all
@@ -242,19 +263,26 @@ fn measure_batch(workload: Workload, keys: Keys, threads: usize, reps: usize) ->
                         if let Some(core) = core {
                             core_affinity::set_for_current(core);
                         }
-                        share
-                            .chunks(BATCH)
-                            .map(|batch| match workload {
-                                Workload::LookupPinned => {
+                        match workload {
+                            Workload::LookupSingle => share
+                                .iter()
+                                .filter(|k| registry.whereis(*k).is_some())
+                                .count(),
+                            Workload::LookupPinned => share
+                                .chunks(BATCH)
+                                .map(|batch| {
                                     let pinned = registry.pin();
                                     batch
                                         .iter()
                                         .filter(|k| pinned.whereis(*k).is_some())
                                         .count()
-                                }
-                                _ => registry.whereis_many(batch).iter().flatten().count(),
-                            })
-                            .sum::<usize>()
+                                })
+                                .sum(),
+                            _ => share
+                                .chunks(BATCH)
+                                .map(|batch| registry.whereis_many(batch).iter().flatten().count())
+                                .sum(),
+                        }
                     })
                 })
                 .collect();
@@ -265,9 +293,19 @@ fn measure_batch(workload: Workload, keys: Keys, threads: usize, reps: usize) ->
         });
         let elapsed = start.elapsed().as_secs_f64();
         assert_eq!(found, n, "{} found every key", workload.name());
-        rates.push(n as f64 / elapsed / 1e6);
+        n as f64 / elapsed / 1e6
+    };
+    let mut rates: Vec<Vec<f64>> = vec![Vec::with_capacity(reps); workloads.len()];
+    for _ in 0..reps {
+        for (rates, &workload) in rates.iter_mut().zip(workloads) {
+            rates.push(pass(workload));
+        }
     }
-    middle(rates, f64::total_cmp)
+    workloads
+        .iter()
+        .zip(rates)
+        .map(|(&workload, rates)| (workload, middle(rates, f64::total_cmp)))
+        .collect()
 }
 
 /// The bag workloads: dispatch over a topic of `min(keys, 1M)` entries (one thread), and
