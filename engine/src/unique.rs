@@ -20,7 +20,7 @@ use crate::meta::{meta_and_lock, Meta};
 use crate::monitor;
 use crate::partition::Partitioned;
 use crate::pid::{Pid, ProcessId};
-use crate::raw::{mark, retire_record, LockWord};
+use crate::raw::{mark, retire_record, LockWord, Started};
 use crate::reclaim::{self, Epoch};
 use crate::settings::{settings_setters, Settings};
 use crate::stats::Stats;
@@ -605,27 +605,21 @@ where
         let guard = &self.epoch.pin();
         let keys = keys.into_iter();
         let mut found = Vec::with_capacity(keys.size_hint().0);
-        let mut ring: [(u64, Option<&Q>); AHEAD] = [(0, None); AHEAD];
-        let mut probe = |slot: &mut (u64, Option<&'q Q>), found: &mut Vec<Option<T>>| {
-            if let (hash, Some(key)) = *slot {
-                let entry = self
-                    .names
-                    .get(hash)
-                    .find(hash, |e| e.key.borrow() == key, guard);
+        // Key `i` is hashed, its partition's array loaded and its home group prefetched;
+        // key `i - AHEAD` is probed from that array (`raw::Started`), by then in the cache.
+        let mut ring: [Option<(u64, &Q, Started<'_, _>)>; AHEAD] = [None; AHEAD];
+        // `AHEAD` `None`s after the keys drain the ring, oldest first.
+        let tail = core::iter::repeat_n(None, AHEAD);
+        for (i, key) in keys.map(Some).chain(tail).enumerate() {
+            let slot = &mut ring[i % AHEAD];
+            if let Some((hash, key, started)) = slot.take() {
+                let entry = started.find(hash, |e: &Entry<K, V, P>| e.key.borrow() == key, guard);
                 found.push(entry.map(&mut out));
             }
-        };
-        for (i, key) in keys.enumerate() {
-            let slot = &mut ring[i % AHEAD];
-            probe(slot, &mut found);
-            let hash = mark(self.hasher.hash_one(key));
-            self.names.get(hash).prefetch(hash, guard);
-            *slot = (hash, Some(key));
-        }
-        let len = found.len();
-        // The last `AHEAD` keys, oldest first.
-        for i in 0..AHEAD {
-            probe(&mut ring[(len + i) % AHEAD], &mut found);
+            if let Some(key) = key {
+                let hash = mark(self.hasher.hash_one(key));
+                *slot = Some((hash, key, self.names.get(hash).start(hash, guard)));
+            }
         }
         found
     }

@@ -49,6 +49,7 @@ use self::array::{
 pub use self::bag::stripe_every_bag;
 pub(crate) use self::bag::{Bag, Place, Slot};
 pub(crate) use self::lock::{LockWord, Lockable, Locked, LOCKED, W_FROZEN};
+
 use crate::sync::{spin, AtomicPtr, AtomicUsize, Ordering};
 
 /// Initial size in groups. Tables start small and grow; `capacity` pre-sizes them.
@@ -195,13 +196,68 @@ impl<E: Record> RawTable<E> {
         hash: u64,
         eq: impl Fn(&E) -> bool,
         guard: &'g Guard,
-        mut f: impl FnMut(&'g E) -> bool,
+        f: impl FnMut(&'g E) -> bool,
     ) where
         E: 'g,
     {
-        let tag = tag_of(hash);
-        let mut array = self.current(guard);
+        self.start(hash, guard).find_each(hash, eq, guard, f);
+    }
+
+    /// Starts a lookup of `hash`: loads the current array and prefetches the home group,
+    /// for a [`Started::find`] some keys later (a batch overlaps its keys' misses so).
+    #[inline]
+    pub(crate) fn start<'g>(&self, hash: u64, guard: &'g Guard) -> Started<'g, E> {
+        let array = self.current(guard);
         array.prefetch(hash);
+        Started { array }
+    }
+}
+
+/// A lookup begun by [`RawTable::start`]: the array that was current then, its home group
+/// on the way into the cache. Finishing it under the same guard is exactly a `find` whose
+/// reader paused after loading the current array: a migration since then is met and
+/// followed as by any reader (`find_each`'s protocol), so the result is as current.
+pub(crate) struct Started<'g, E> {
+    array: &'g Array<E>,
+}
+
+// Not derived: that would ask `E: Copy`. It is a shared reference.
+impl<E> Clone for Started<'_, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for Started<'_, E> {}
+
+impl<'g, E: Record> Started<'g, E> {
+    /// [`RawTable::find`], begun by [`RawTable::start`] under `guard`.
+    #[inline]
+    pub(crate) fn find(
+        self,
+        hash: u64,
+        eq: impl Fn(&E) -> bool,
+        guard: &'g Guard,
+    ) -> Option<&'g E> {
+        let mut found = None;
+        self.find_each(hash, eq, guard, |record| {
+            found = Some(record);
+            false
+        });
+        found
+    }
+
+    /// [`RawTable::find_each`], begun by [`RawTable::start`] under `guard`.
+    #[inline]
+    fn find_each(
+        self,
+        hash: u64,
+        eq: impl Fn(&E) -> bool,
+        guard: &'g Guard,
+        mut f: impl FnMut(&'g E) -> bool,
+    ) {
+        let tag = tag_of(hash);
+        let mut array = self.array;
         'array: loop {
             // Whether a group of the sequence was MIGRATED: its records are in `next`.
             let mut moved = false;
@@ -247,7 +303,9 @@ impl<E: Record> RawTable<E> {
             return;
         }
     }
+}
 
+impl<E: Record> RawTable<E> {
     /// Inserts `record` unless a current record is `same` as it; on conflict hands the
     /// record back with the one that holds its place.
     pub(crate) fn insert<'g>(
