@@ -176,12 +176,7 @@ impl<E: Record> RawTable<E> {
     where
         E: 'g,
     {
-        let mut found = None;
-        self.find_each(hash, eq, guard, |record| {
-            found = Some(record);
-            false
-        });
-        found
+        self.start(hash, guard).find(hash, eq, guard)
     }
 
     /// Calls `f` with each current record of `hash`'s probe sequence that `eq` accepts, in
