@@ -447,3 +447,58 @@ fn sends_into_values_that_change_survive_growth() {
         assert_eq!(seen, want);
     });
 }
+
+/// `whereis_many` holds each key's array for up to `AHEAD` keys before probing it, so a
+/// batch runs across migrations: a writer grows the table from empty while readers batch
+/// over keys it registered before their batch began (each must be found, with its owner)
+/// and keys nobody registers (each must be missing).
+#[test]
+fn batch_lookups_find_what_was_there_while_the_table_grows() {
+    for_each_config(|partitions| {
+        let names: Unique<u64, u64> = unique(partitions);
+        let total = scaled(200_000) as u64;
+        // Keys registered so far: `0..published`.
+        let published = AtomicU64::new(0);
+        let workers = Workers::new(1);
+        thread::scope(|s| {
+            s.spawn(|| {
+                workers.run(|| {
+                    for k in 0..total {
+                        names.register(Pid::new(k % 1000), k, k).unwrap();
+                        published.store(k + 1, SeqCst);
+                    }
+                });
+            });
+            for reader in 0..2u64 {
+                let (names, published, workers) = (&names, &published, &workers);
+                s.spawn(move || {
+                    let mut rng = Rng::new(reader + 1);
+                    let mut batches = 0u64;
+                    while workers.running() || batches < 10 {
+                        let before = published.load(SeqCst);
+                        let size = 1 + rng.below(40) as usize;
+                        // Even slots: registered before the batch; odd: never registered.
+                        let keys: Vec<u64> = (0..size as u64)
+                            .map(|i| {
+                                if i % 2 == 0 && before > 0 {
+                                    rng.below(before)
+                                } else {
+                                    total + rng.below(1 << 40)
+                                }
+                            })
+                            .collect();
+                        let found = names.whereis_many(keys.iter());
+                        assert_eq!(found.len(), keys.len());
+                        for (key, pid) in keys.iter().zip(found) {
+                            let want = (*key < total).then(|| Pid::new(key % 1000));
+                            assert_eq!(pid, want, "key {key}, {before} published");
+                        }
+                        batches += 1;
+                    }
+                });
+            }
+        });
+        assert_eq!(names.count(), total as usize);
+        assert_consistent(&names);
+    });
+}
