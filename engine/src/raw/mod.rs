@@ -49,7 +49,6 @@ use self::array::{
 pub use self::bag::stripe_every_bag;
 pub(crate) use self::bag::{Bag, Place, Slot};
 pub(crate) use self::lock::{LockWord, Lockable, Locked, LOCKED, W_FROZEN};
-
 use crate::sync::{spin, AtomicPtr, AtomicUsize, Ordering};
 
 /// Initial size in groups. Tables start small and grow; `capacity` pre-sizes them.
@@ -206,101 +205,7 @@ impl<E: Record> RawTable<E> {
         array.prefetch(hash);
         Started { array }
     }
-}
 
-/// A lookup begun by [`RawTable::start`]: the array that was current then, its home group
-/// on the way into the cache. Finishing it under the same guard is exactly a `find` whose
-/// reader paused after loading the current array: a migration since then is met and
-/// followed as by any reader (`find_each`'s protocol), so the result is as current.
-pub(crate) struct Started<'g, E> {
-    array: &'g Array<E>,
-}
-
-// Not derived: that would ask `E: Copy`. It is a shared reference.
-impl<E> Clone for Started<'_, E> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<E> Copy for Started<'_, E> {}
-
-impl<'g, E: Record> Started<'g, E> {
-    /// [`RawTable::find`], begun by [`RawTable::start`] under `guard`.
-    #[inline]
-    pub(crate) fn find(
-        self,
-        hash: u64,
-        eq: impl Fn(&E) -> bool,
-        guard: &'g Guard,
-    ) -> Option<&'g E> {
-        let mut found = None;
-        self.find_each(hash, eq, guard, |record| {
-            found = Some(record);
-            false
-        });
-        found
-    }
-
-    /// [`RawTable::find_each`], begun by [`RawTable::start`] under `guard`.
-    #[inline]
-    fn find_each(
-        self,
-        hash: u64,
-        eq: impl Fn(&E) -> bool,
-        guard: &'g Guard,
-        mut f: impl FnMut(&'g E) -> bool,
-    ) {
-        let tag = tag_of(hash);
-        let mut array = self.array;
-        'array: loop {
-            // Whether a group of the sequence was MIGRATED: its records are in `next`.
-            let mut moved = false;
-            for g in array.probe(hash) {
-                // Acquire: pairs with the Release `fetch_xor` that published each record, so
-                // a matched record is fully written, and with the Release that set MIGRATED.
-                let ctrl = array.ctrl(g).load(Ordering::Acquire);
-                if ctrl & MIGRATED == 0 {
-                    for i in indices(matches(ctrl, tag)) {
-                        // The group was not MIGRATED when we loaded its word, after pinning:
-                        // the record was current, so what it points to outlives `guard` too.
-                        // SAFETY: a published record stays until its array is reclaimed.
-                        let record = unsafe { &*array.record(g, i) };
-                        if eq(record) && !f(record) {
-                            return;
-                        }
-                    }
-                } else {
-                    // Not even `eq` may look at a MIGRATED group's records: their copies in
-                    // `next` are the truth, and may since have been removed and what they
-                    // point to (a bag, a key's heap bytes, a monitor's slots) reclaimed by a
-                    // thread that pinned before us while we pinned after. The later groups
-                    // of the sequence may still be uncopied, and hold the truth for their
-                    // records, so the probe goes on here before it moves to `next`.
-                    moved = true;
-                }
-                if vacant(ctrl) != 0 {
-                    if moved {
-                        array = next_of(array, guard);
-                        continue 'array;
-                    }
-                    return;
-                }
-            }
-            // The whole sequence is full: a writer that found it so forced a migration and
-            // placed the key in `next`, after copying this sequence (its groups are the
-            // truth no longer), so the key may be there. (`moved` implies a `next`.)
-            // Acquire: pairs with the Release CAS in `start_migration` that installed `next`.
-            if !array.next.load(Ordering::Acquire).is_null() {
-                array = next_of(array, guard);
-                continue 'array;
-            }
-            return;
-        }
-    }
-}
-
-impl<E: Record> RawTable<E> {
     /// Inserts `record` unless a current record is `same` as it; on conflict hands the
     /// record back with the one that holds its place.
     pub(crate) fn insert<'g>(
@@ -536,6 +441,98 @@ impl<E> Drop for RawTable<E> {
             // SAFETY: the table owns its current array and the one it migrates into.
             let boxed = unsafe { Box::from_raw(array) };
             array = boxed.next.load(Ordering::Relaxed);
+        }
+    }
+}
+
+/// A lookup begun by [`RawTable::start`]: the array that was current then, its home group
+/// on the way into the cache. Finishing it under the same guard is exactly a `find` whose
+/// reader paused after loading the current array: a migration since then is met and
+/// followed as by any reader (`find_each`'s protocol), so the result is as current.
+pub(crate) struct Started<'g, E> {
+    array: &'g Array<E>,
+}
+
+// Not derived: that would ask `E: Copy`. It is a shared reference.
+impl<E> Clone for Started<'_, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for Started<'_, E> {}
+
+impl<'g, E: Record> Started<'g, E> {
+    /// [`RawTable::find`], begun by [`RawTable::start`] under `guard`.
+    #[inline]
+    pub(crate) fn find(
+        self,
+        hash: u64,
+        eq: impl Fn(&E) -> bool,
+        guard: &'g Guard,
+    ) -> Option<&'g E> {
+        let mut found = None;
+        self.find_each(hash, eq, guard, |record| {
+            found = Some(record);
+            false
+        });
+        found
+    }
+
+    /// [`RawTable::find_each`], begun by [`RawTable::start`] under `guard`.
+    #[inline]
+    fn find_each(
+        self,
+        hash: u64,
+        eq: impl Fn(&E) -> bool,
+        guard: &'g Guard,
+        mut f: impl FnMut(&'g E) -> bool,
+    ) {
+        let tag = tag_of(hash);
+        let mut array = self.array;
+        'array: loop {
+            // Whether a group of the sequence was MIGRATED: its records are in `next`.
+            let mut moved = false;
+            for g in array.probe(hash) {
+                // Acquire: pairs with the Release `fetch_xor` that published each record, so
+                // a matched record is fully written, and with the Release that set MIGRATED.
+                let ctrl = array.ctrl(g).load(Ordering::Acquire);
+                if ctrl & MIGRATED == 0 {
+                    for i in indices(matches(ctrl, tag)) {
+                        // The group was not MIGRATED when we loaded its word, after pinning:
+                        // the record was current, so what it points to outlives `guard` too.
+                        // SAFETY: a published record stays until its array is reclaimed.
+                        let record = unsafe { &*array.record(g, i) };
+                        if eq(record) && !f(record) {
+                            return;
+                        }
+                    }
+                } else {
+                    // Not even `eq` may look at a MIGRATED group's records: their copies in
+                    // `next` are the truth, and may since have been removed and what they
+                    // point to (a bag, a key's heap bytes, a monitor's slots) reclaimed by a
+                    // thread that pinned before us while we pinned after. The later groups
+                    // of the sequence may still be uncopied, and hold the truth for their
+                    // records, so the probe goes on here before it moves to `next`.
+                    moved = true;
+                }
+                if vacant(ctrl) != 0 {
+                    if moved {
+                        array = next_of(array, guard);
+                        continue 'array;
+                    }
+                    return;
+                }
+            }
+            // The whole sequence is full: a writer that found it so forced a migration and
+            // placed the key in `next`, after copying this sequence (its groups are the
+            // truth no longer), so the key may be there. (`moved` implies a `next`.)
+            // Acquire: pairs with the Release CAS in `start_migration` that installed `next`.
+            if !array.next.load(Ordering::Acquire).is_null() {
+                array = next_of(array, guard);
+                continue 'array;
+            }
+            return;
         }
     }
 }
