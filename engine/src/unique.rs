@@ -343,6 +343,10 @@ where
         if let Some(holder) = names.find(key_mark, |e| e.key == key, guard) {
             return Err(Rejected::Taken(key, value, holder));
         }
+        // The lookup waited for the name's group; the monitor's arrived meanwhile. Start
+        // loading the slots the two records will be written to.
+        names.prefetch_vacancy(key_mark, guard);
+        self.pids.get(pid_mark).prefetch_vacancy(pid_mark, guard);
         let (by_key, by_pid) = (self.key_hasher(), self.pid_hasher());
         let fresh = Monitor::locked(pid, monitor::first(key_mark));
         let mut lock = self
@@ -645,10 +649,12 @@ where
         // From before the entry leaves until its place is back; taken before the pid's
         // lock, as by registrations, so that no one waits for the gate holding a lock.
         let pass = self.limit.as_ref().map(Limit::pass);
+        let key_mark = mark(self.hasher.hash_one(key));
+        // The name's miss overlaps the monitor's, which the lock waits for first.
+        self.names.get(key_mark).prefetch(key_mark, guard);
         let Some(mut lock) = self.lock_pid(pid, None, &by_pid, guard) else {
             return false;
         };
-        let key_mark = mark(self.hasher.hash_one(key));
         let owned = |e: &Entry<K, V, P>| e.pid == pid && e.key.borrow() == key;
         let Some(entry) =
             self.names
@@ -805,11 +811,17 @@ where
         let mut removed = Vec::new();
         // SAFETY: read under the lock and `guard`.
         unsafe {
-            monitor::for_each_mark(lock.data(), guard, |m| {
-                let owned = |e: &Entry<K, V, P>| e.pid == pid && mark(by_key(e)) == m;
-                let entry = self.names.get(m).remove(m, owned, &by_key, guard);
-                removed.push(entry.expect("a monitored key is in the name table"));
-            });
+            monitor::for_each_mark_ahead(
+                lock.data(),
+                guard,
+                // A removal waits for its name's group: start the next ones' meanwhile.
+                |m| self.names.get(m).prefetch(m, guard),
+                |m| {
+                    let owned = |e: &Entry<K, V, P>| e.pid == pid && mark(by_key(e)) == m;
+                    let entry = self.names.get(m).remove(m, owned, &by_key, guard);
+                    removed.push(entry.expect("a monitored key is in the name table"));
+                },
+            );
         }
         monitor::clear(&mut lock, &self.lists, guard);
         drop(lock);

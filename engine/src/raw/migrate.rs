@@ -8,7 +8,10 @@
 //!
 //! Copying a group: claim it (MIGRATING), freeze it once no slot is mid-write (one CAS sets
 //! FROZEN, after which every writer's CAS on the word fails), copy its current records into
-//! `next`, then publish MIGRATED. Whoever sees the last group copied makes `next` current
+//! `next`, then publish MIGRATED. Records bound for the same home group in `next` are copied
+//! together: one CAS claims their slots (the first vacancies of their probe sequence, where
+//! one-by-one copies would land) and one `fetch_xor` publishes them, instead of two atomic
+//! operations per record. Whoever sees the last group copied makes `next` current
 //! and retires the old array through the epoch. No operation waits for more than one group
 //! being copied, so tail latency stays flat while a table grows to tens of millions.
 //!
@@ -23,8 +26,11 @@ use core::ptr;
 use crossbeam_epoch::Guard;
 use crossbeam_utils::Backoff;
 
-use super::array::{busy, current, indices, vacant, Array, FROZEN, MIGRATED, MIGRATING, WIDTH};
-use super::{groups_for, next_of, publish, RawTable, Record};
+use super::array::{
+    busy, current, flip, indices, tag_of, vacant, with_byte, Array, FROZEN, LIVE, MIGRATED,
+    MIGRATING, WIDTH, WRITING,
+};
+use super::{groups_for, next_of, RawTable, Record};
 use crate::reclaim;
 use crate::sync::{spin, Ordering};
 
@@ -154,16 +160,34 @@ impl<E: Record> RawTable<E> {
             }
         };
         let next = next_of(array, guard);
-        // Hash every record first: the loads are independent, so their cache misses overlap.
+        // Hash every record first and start loading its home group in `next`: the loads
+        // are independent, so the misses of the records and of their destinations overlap
+        // instead of each copy waiting for its own.
         let mut hashes = [0u64; WIDTH];
+        let mut left = 0u32;
         for i in indices(current(ctrl)) {
             // SAFETY: a published record of a frozen group; arrays outlive the guard.
             hashes[i] = rehash(unsafe { &*array.record(g, i) });
+            next.prefetch(hashes[i]);
+            left |= 1 << i;
         }
-        let mut copied = 0;
-        for i in indices(current(ctrl)) {
-            copy(next, hashes[i], array.record(g, i));
-            copied += 1;
+        // Records with the same home group in `next` share a probe sequence, and they are
+        // copied together. A home is the hash's low bits, so when `next` has twice the
+        // groups, a group's records have at most two homes there (a few more if some were
+        // displaced from earlier groups).
+        let copied = left.count_ones() as usize;
+        while left != 0 {
+            let home = next.home(hashes[left.trailing_zeros() as usize]);
+            let mut batch = [0usize; WIDTH];
+            let mut n = 0;
+            for i in bits(left) {
+                if next.home(hashes[i]) == home {
+                    batch[n] = i;
+                    n += 1;
+                    left &= !(1 << i);
+                }
+            }
+            copy(next, &hashes, &batch[..n], |i| array.record(g, i));
         }
         // Once per group, not per record: a sharded count, read only to decide growth.
         next.used.add(copied);
@@ -225,28 +249,67 @@ impl<E: Record> RawTable<E> {
     }
 }
 
-/// Copies the record at `src` into the first vacancy of `hash`'s probe sequence in `next`.
-/// No key check: keys are unique in the old array, and nobody writes a key into `next`
-/// before its probe sequence is copied.
-fn copy<E: Record>(next: &Array<E>, hash: u64, src: *const E) {
-    for g in next.probe(hash) {
+/// Copies the records `batch` (slot indices of a frozen group, read through `src`, hashed
+/// in `hashes`), which share their home group in `next`, into the first vacancies of that
+/// group's probe sequence: where copying them one by one would put them, but with one claim
+/// and one publication per group they land in, not two per record. No key check: keys are
+/// unique in the old array, and nobody writes a key into `next` before its probe sequence
+/// is copied.
+fn copy<E: Record>(
+    next: &Array<E>,
+    hashes: &[u64; WIDTH],
+    mut batch: &[usize],
+    src: impl Fn(usize) -> *const E,
+) {
+    let Some(&first) = batch.first() else {
+        return;
+    };
+    for g in next.probe(hashes[first]) {
         let word = next.ctrl(g);
         loop {
             // Relaxed: the CAS validates the word; `next` has no frozen group yet.
             let ctrl = word.load(Ordering::Relaxed);
             debug_assert!(ctrl & FROZEN == 0, "a migration target is not frozen");
-            let Some(i) = indices(vacant(ctrl)).next() else {
+            let free = vacant(ctrl);
+            if free == 0 {
                 break;
-            };
-            if next.try_claim(g, i, ctrl) {
-                // SAFETY: `src` is a published record of a frozen group; the slot is ours.
-                unsafe { E::migrate(src, next.slot(g, i)) };
-                publish(next, g, i, hash);
+            }
+            // The lowest vacancies, one per record, as many as the group has.
+            let slots = || indices(free).zip(batch.iter().copied());
+            let claimed = slots().fold(ctrl, |c, (i, _)| with_byte(c, i, WRITING));
+            // Relaxed: a claim publishes nothing; the records are published below.
+            if word
+                .compare_exchange(ctrl, claimed, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            let mut published = 0;
+            for (i, s) in slots() {
+                // SAFETY: `src(s)` is a published record of a frozen group; slot `i` is ours.
+                unsafe { E::migrate(src(s), next.slot(g, i)) };
+                published |= flip(i, WRITING, LIVE | tag_of(hashes[s]));
+            }
+            // Release: publishes the copies; pairs with the Acquire loads of the word.
+            // `fetch_xor` flips only the claimed bytes, whatever else changed in the group.
+            word.fetch_xor(published, Ordering::Release);
+            batch = &batch[slots().count()..];
+            if batch.is_empty() {
                 return;
             }
+            break;
         }
     }
     unreachable!("a migration target has room for every record it receives");
+}
+
+/// The set bits of `mask`, lowest first.
+fn bits(mut mask: u32) -> impl Iterator<Item = usize> {
+    core::iter::from_fn(move || {
+        let i = (mask != 0).then(|| mask.trailing_zeros() as usize)?;
+        mask &= mask - 1;
+        Some(i)
+    })
 }
 
 /// # Safety
