@@ -26,7 +26,8 @@ pub fn workspace_dir() -> &'static Path {
 /// `run` object.
 #[derive(Debug, Clone, Serialize)]
 pub struct Provenance {
-    /// Short hash of the checked-out commit, `-dirty` when the tree has changes.
+    /// Short hash of the checked-out commit, `-dirty` when tracked files outside `results/`
+    /// and `reports/` differ from it.
     pub commit: String,
     /// The compiler that built this binary.
     pub rustc: String,
@@ -86,8 +87,11 @@ fn git(args: &[&str]) -> Option<Output> {
 fn commit() -> Option<String> {
     let head = git(&["rev-parse", "--short", "HEAD"]).filter(|o| o.status.success())?;
     let mut commit = String::from_utf8(head.stdout).ok()?.trim().to_owned();
-    // Exit code 1 means tracked files differ from HEAD.
-    if git(&["diff", "--quiet", "HEAD", "--"]).is_some_and(|o| o.status.code() == Some(1)) {
+    // Exit code 1 means tracked files differ from HEAD. The harness's own output does not
+    // count: a run that follows another (an `engine` run, then a `compare`) finds the first
+    // one's report rewritten.
+    let source = git(&["diff", "--quiet", "HEAD", "--", ":!results", ":!reports"]);
+    if source.is_some_and(|o| o.status.code() == Some(1)) {
         commit.push_str("-dirty");
     }
     Some(commit)
