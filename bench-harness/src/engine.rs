@@ -1,7 +1,7 @@
 //! `engine`: regent side by side with the peer registries. Every peer runs in this process
-//! on the same keys and pinned threads, one after the other, each dropped before the next
-//! starts. Each pass builds a fresh table: register, lookup hit, lookup miss, process_down;
-//! every figure is the middle pass of `--reps`.
+//! on the same keys and pinned threads, the peers taking turns pass by pass, each table
+//! dropped before the next pass starts. Each pass builds a fresh table: register, lookup
+//! hit, lookup miss, process_down; every figure is the middle pass of `--reps`.
 
 use std::cmp::Ordering;
 use std::fs;
@@ -95,12 +95,21 @@ pub fn run(args: &EngineArgs) -> Result<PathBuf, Error> {
     let stamp = report::utc_stamp(SystemTime::now());
     let keys = Keys::new(args.keys.0);
 
-    // Regent first: the ratio column relies on it.
-    let peers = [
-        measure::<RegentPeer>(keys, threads, reps)?,
-        measure::<DashMapPeer>(keys, threads, reps)?,
-        measure::<RwLockPeer>(keys, threads, reps)?,
+    // Regent first: the ratio column relies on it. The peers take turns pass by pass, so
+    // that a slow stretch of this shared machine falls on every peer's passes alike rather
+    // than on one peer's whole run.
+    let mut passes = [
+        Passes::new(RegentPeer::NAME, reps),
+        Passes::new(DashMapPeer::NAME, reps),
+        Passes::new(RwLockPeer::NAME, reps),
     ];
+    for rep in 1..=reps {
+        let [regent, dashmap, rwlock] = &mut passes;
+        regent.run::<RegentPeer>(keys, threads, rep, reps)?;
+        dashmap.run::<DashMapPeer>(keys, threads, rep, reps)?;
+        rwlock.run::<RwLockPeer>(keys, threads, rep, reps)?;
+    }
+    let peers = passes.map(Passes::middle);
     let workloads = Phase::ENGINE
         .iter()
         .enumerate()
@@ -138,16 +147,36 @@ pub fn run(args: &EngineArgs) -> Result<PathBuf, Error> {
     Ok(json)
 }
 
-fn measure<R: Registry>(keys: Keys, threads: usize, reps: usize) -> Result<PeerFigures, Error> {
-    // Allocated up front: growing them mid-pass would count against the peer.
-    let mut passes = [(); 4].map(|()| Vec::with_capacity(reps));
-    let mut bytes = Vec::with_capacity(reps);
-    for rep in 1..=reps {
+/// One peer's passes so far: each phase's timings and the bytes per entry.
+struct Passes {
+    peer: &'static str,
+    timings: [Vec<Timing>; 4],
+    bytes: Vec<f64>,
+}
+
+impl Passes {
+    fn new(peer: &'static str, reps: usize) -> Self {
+        // Allocated up front: growing them mid-pass would count against the peer.
+        Self {
+            peer,
+            timings: [(); 4].map(|()| Vec::with_capacity(reps)),
+            bytes: Vec::with_capacity(reps),
+        }
+    }
+
+    /// Runs pass `rep` of `reps` over a fresh `R`: every phase, in order.
+    fn run<R: Registry>(
+        &mut self,
+        keys: Keys,
+        threads: usize,
+        rep: usize,
+        reps: usize,
+    ) -> Result<(), Error> {
         let registry = R::default();
         // Garbage of earlier passes and peers must not count against this one.
         registry.quiesce();
         let before = alloc::live();
-        for (phase, timings) in Phase::ENGINE.into_iter().zip(&mut passes) {
+        for (phase, timings) in Phase::ENGINE.into_iter().zip(&mut self.timings) {
             let progress = report::progress(&format!("{} {} {rep}/{reps}", R::NAME, phase.name()));
             timings.push(phase.run(&registry, keys, threads, &progress)?);
             // Freed before the reading below.
@@ -155,7 +184,8 @@ fn measure<R: Registry>(keys: Keys, threads: usize, reps: usize) -> Result<PeerF
             if phase == Phase::Register {
                 // Old tables retired by growth are garbage, not entries.
                 registry.quiesce();
-                bytes.push(alloc::live().saturating_sub(before) as f64 / keys.count() as f64);
+                let bytes = alloc::live().saturating_sub(before) as f64 / keys.count() as f64;
+                self.bytes.push(bytes);
             }
         }
         let left = registry.count();
@@ -166,12 +196,21 @@ fn measure<R: Registry>(keys: Keys, threads: usize, reps: usize) -> Result<PeerF
             )
             .into());
         }
+        // What the exits retired is freed before the next peer's pass reads the allocator.
+        registry.quiesce();
+        Ok(())
     }
-    Ok(PeerFigures {
-        peer: R::NAME,
-        passes: passes.map(|p| middle(p, |a, b| a.elapsed.cmp(&b.elapsed))),
-        bytes_per_entry: middle(bytes, f64::total_cmp),
-    })
+
+    /// The middle pass of each phase, and the middle bytes per entry.
+    fn middle(self) -> PeerFigures {
+        PeerFigures {
+            peer: self.peer,
+            passes: self
+                .timings
+                .map(|p| middle(p, |a, b| a.elapsed.cmp(&b.elapsed))),
+            bytes_per_entry: middle(self.bytes, f64::total_cmp),
+        }
+    }
 }
 
 /// The middle element in `cmp` order (the later of the two middle ones for even lengths).
@@ -216,9 +255,9 @@ fn write_markdown(path: &Path, body: &str, json: &Path, run: &Run) -> std::io::R
         "# regent beside its peers\n\n\
          Generated by `regent-bench engine`; rerun the command below to refresh it. \
          Raw figures: `{}`.\n\n\
-         Every peer ran in one process, one after the other, on the same {} keys with {} \
-         pinned threads. Each figure comes from the middle pass of {}, each over a fresh \
-         table. Mops/s: higher is better. Bytes per entry: live bytes after registering \
+         Every peer ran in one process on the same {} keys with {} pinned threads, the \
+         peers taking turns pass by pass. Each figure comes from the middle pass of {}, \
+         each over a fresh table. Mops/s: higher is better. Bytes per entry: live bytes after registering \
          every key, as the counting allocator sees them, per key; lower is better. The last \
          column divides regent's figure by the best other peer's.\n\n{body}",
         json.display(),

@@ -98,9 +98,23 @@ fn commit() -> Option<String> {
 }
 
 fn cpu() -> Option<String> {
-    let info = fs::read_to_string("/proc/cpuinfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("model name"))?;
-    Some(line.split_once(':')?.1.trim().to_owned())
+    cpu_of(&fs::read_to_string("/proc/cpuinfo").ok()?)
+}
+
+/// The CPU named in `cpuinfo`'s first entry. A VM may report only a brand ("AMD EPYC"), so
+/// the family and model numbers follow it: they tell two generations apart.
+fn cpu_of(cpuinfo: &str) -> Option<String> {
+    let field = |name: &str| {
+        let line = cpuinfo
+            .lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == name))?;
+        Some(line.split_once(':')?.1.trim())
+    };
+    let name = field("model name")?;
+    Some(match (field("cpu family"), field("model")) {
+        (Some(family), Some(model)) => format!("{name} (family {family}, model {model})"),
+        _ => name.to_owned(),
+    })
 }
 
 /// `YYYYMMDDTHHMMSSZ` for `time`, in UTC.
@@ -239,7 +253,21 @@ pub fn figure(x: f64) -> String {
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
-    use super::{utc_stamp, Table};
+    use super::{cpu_of, utc_stamp, Table};
+
+    #[test]
+    fn names_the_cpu_with_its_family_and_model() {
+        let info = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\n\
+                    model\t\t: 2\nmodel name\t: AMD EPYC\nstepping\t: 1\n\n\
+                    processor\t: 1\ncpu family\t: 25\nmodel\t\t: 1\n";
+        assert_eq!(
+            cpu_of(info).as_deref(),
+            Some("AMD EPYC (family 26, model 2)")
+        );
+        let bare = "model name\t: Some CPU\n";
+        assert_eq!(cpu_of(bare).as_deref(), Some("Some CPU"));
+        assert_eq!(cpu_of("processor\t: 0\n"), None);
+    }
 
     #[test]
     fn stamps_utc() {
