@@ -343,10 +343,6 @@ where
         if let Some(holder) = names.find(key_mark, |e| e.key == key, guard) {
             return Err(Rejected::Taken(key, value, holder));
         }
-        // The lookup waited for the name's group; the monitor's arrived meanwhile. Start
-        // loading the slots the two records will be written to.
-        names.prefetch_vacancy(key_mark, guard);
-        self.pids.get(pid_mark).prefetch_vacancy(pid_mark, guard);
         let (by_key, by_pid) = (self.key_hasher(), self.pid_hasher());
         let fresh = Monitor::locked(pid, monitor::first(key_mark));
         let mut lock = self

@@ -285,18 +285,6 @@ impl<E> Array<E> {
         prefetch(first.cast::<u8>().wrapping_add(64));
     }
 
-    /// Starts loading the cache lines of slot `i` of group `g` (a record may straddle two).
-    #[cfg(not(loom))]
-    #[inline]
-    pub(crate) fn prefetch_record(&self, g: usize, i: usize) {
-        let record = self.cell(g, i).cast_const();
-        let last = record
-            .cast::<u8>()
-            .wrapping_add(core::mem::size_of::<E>() - 1);
-        prefetch(record);
-        prefetch(last);
-    }
-
     /// Whether `used` claimed slots pass the 7/8 load limit.
     #[inline]
     pub(crate) fn over_limit(&self, used: usize) -> bool {

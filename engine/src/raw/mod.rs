@@ -123,29 +123,6 @@ impl<E> RawTable<E> {
         let _ = (hash, guard);
     }
 
-    /// Starts loading the slot that an insert of `hash` would claim now, the first vacancy
-    /// of its home group, once a lookup of `hash` has brought the group's control word into
-    /// the cache. [`prefetch`](Self::prefetch) covers a group's first two record lines,
-    /// and the first vacancy of a fuller group lies past them: the record's store would
-    /// then hold up the publication that follows it. A hint: it reads the control word and
-    /// changes nothing.
-    #[inline]
-    pub(crate) fn prefetch_vacancy(&self, hash: u64, guard: &Guard) {
-        // As in `prefetch`.
-        #[cfg(not(loom))]
-        {
-            let array = self.current(guard);
-            let g = array.home(hash);
-            // Relaxed: a hint; the claim validates whatever it reads.
-            let ctrl = array.ctrl(g).load(Ordering::Relaxed);
-            if let Some(i) = indices(vacant(ctrl)).next() {
-                array.prefetch_record(g, i);
-            }
-        }
-        #[cfg(loom)]
-        let _ = (hash, guard);
-    }
-
     /// Slots ever claimed in the current array (live records and tombstones).
     #[cfg(all(test, not(loom)))]
     pub(crate) fn claimed(&self, guard: &Guard) -> usize {
