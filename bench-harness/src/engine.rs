@@ -257,9 +257,9 @@ fn write_markdown(path: &Path, body: &str, json: &Path, run: &Run) -> std::io::R
          Raw figures: `{}`.\n\n\
          Every peer ran in one process on the same {} keys with {} pinned threads, the \
          peers taking turns pass by pass. Each figure comes from the middle pass of {}, \
-         each over a fresh table. Mops/s: higher is better. Bytes per entry: live bytes after registering \
-         every key, as the counting allocator sees them, per key; lower is better. The last \
-         column divides regent's figure by the best other peer's.\n\n{body}",
+         each over a fresh table. Mops/s: higher is better. Bytes per entry: live bytes \
+         after registering every key, as the counting allocator sees them, per key; lower \
+         is better. The last column divides regent's figure by the best other peer's.\n\n{body}",
         json.display(),
         Count(run.keys),
         run.threads,

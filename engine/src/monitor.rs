@@ -76,27 +76,21 @@ pub(crate) unsafe fn first_mark(data: u64, _guard: &Guard) -> u64 {
 /// # Safety
 ///
 /// `data` was read from a monitor under `guard`, which must be pinned while this runs.
-pub(crate) unsafe fn for_each_mark(data: u64, _guard: &Guard, mut f: impl FnMut(u64)) {
-    if data & LIST == 0 {
-        f(data);
-        return;
-    }
-    // A list a monitor pointed to is retired through the epoch, after `_guard`.
-    // Acquire: pairs with the Release in `add`, so marks below `len` are written.
-    for mark in as_list(data).live(Ordering::Acquire) {
-        f(mark.load(Ordering::Relaxed));
-    }
+pub(crate) unsafe fn for_each_mark(data: u64, guard: &Guard, f: impl FnMut(u64)) {
+    // SAFETY: as the caller guarantees.
+    unsafe { for_each_mark_ahead(data, guard, |_| {}, f) }
 }
 
 /// Marks whose removal a pid's exit starts ahead of the one it waits for.
 const AHEAD: usize = 8;
 
-/// [`for_each_mark`], calling `ahead` with each mark [`AHEAD`] marks before `f` gets it
-/// (the first ones before any), so that `f`'s cache misses on a mark can be started early.
+/// Calls `f` with every mark in `data` (a monitor's data bits), and `ahead` with each mark
+/// [`AHEAD`] marks before `f` gets it (the first ones before any), so that `f`'s cache
+/// misses on a mark can be started early.
 ///
 /// # Safety
 ///
-/// As for [`for_each_mark`].
+/// `data` was read from a monitor under `guard`, which must be pinned while this runs.
 pub(crate) unsafe fn for_each_mark_ahead(
     data: u64,
     _guard: &Guard,
@@ -108,7 +102,8 @@ pub(crate) unsafe fn for_each_mark_ahead(
         f(data);
         return;
     }
-    // As in `for_each_mark`.
+    // A list a monitor pointed to is retired through the epoch, after `_guard`.
+    // Acquire: pairs with the Release in `add`, so marks below `len` are written.
     let marks = as_list(data).live(Ordering::Acquire);
     for mark in marks.iter().take(AHEAD) {
         ahead(mark.load(Ordering::Relaxed));

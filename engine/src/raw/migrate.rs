@@ -164,12 +164,12 @@ impl<E: Record> RawTable<E> {
         // are independent, so the misses of the records and of their destinations overlap
         // instead of each copy waiting for its own.
         let mut hashes = [0u64; WIDTH];
-        let mut left = 0u32;
-        for i in indices(current(ctrl)) {
+        // The slots still to copy, as a byte mask like the control word's.
+        let mut left = current(ctrl);
+        for i in indices(left) {
             // SAFETY: a published record of a frozen group; arrays outlive the guard.
             hashes[i] = rehash(unsafe { &*array.record(g, i) });
             next.prefetch(hashes[i]);
-            left |= 1 << i;
         }
         // Records with the same home group in `next` share a probe sequence, and they are
         // copied together. A home is the hash's low bits, so when `next` has twice the
@@ -177,14 +177,14 @@ impl<E: Record> RawTable<E> {
         // displaced from earlier groups).
         let copied = left.count_ones() as usize;
         while left != 0 {
-            let home = next.home(hashes[left.trailing_zeros() as usize]);
+            let home = next.home(hashes[left.trailing_zeros() as usize / 8]);
             let mut batch = [0usize; WIDTH];
             let mut n = 0;
-            for i in bits(left) {
+            for i in indices(left) {
                 if next.home(hashes[i]) == home {
                     batch[n] = i;
                     n += 1;
-                    left &= !(1 << i);
+                    left &= !(0x80 << (8 * i));
                 }
             }
             copy(next, &hashes, &batch[..n], |i| array.record(g, i));
@@ -301,15 +301,6 @@ fn copy<E: Record>(
         }
     }
     unreachable!("a migration target has room for every record it receives");
-}
-
-/// The set bits of `mask`, lowest first.
-fn bits(mut mask: u32) -> impl Iterator<Item = usize> {
-    core::iter::from_fn(move || {
-        let i = (mask != 0).then(|| mask.trailing_zeros() as usize)?;
-        mask &= mask - 1;
-        Some(i)
-    })
 }
 
 /// # Safety
