@@ -413,3 +413,99 @@ unsafe fn free_words(first: *mut AtomicU64) {
 fn words_layout(words: usize) -> Layout {
     Layout::array::<AtomicU64>(words).expect("a list of marks fits in memory")
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::entry::Monitor;
+
+    /// A pid's marks: `(k + 1) << 3`, so that none has its low 3 bits set.
+    fn marks(n: usize) -> Vec<u64> {
+        (1..=n as u64).map(|k| k << 3).collect()
+    }
+
+    /// Asserts that `ahead` saw each of `marks` once, and each `AHEAD` marks before the
+    /// visit that took it (the first ones before any): `log` holds the walk's calls, in
+    /// order, as `(is_ahead, mark)`.
+    fn assert_ahead(log: &[(bool, u64)], marks: &[u64]) {
+        let (mut aheads, mut visits) = (Vec::new(), Vec::new());
+        for &(is_ahead, mark) in log {
+            if is_ahead {
+                aheads.push(mark);
+                continue;
+            }
+            assert!(
+                aheads.contains(&mark),
+                "{mark} visited before its look-ahead"
+            );
+            assert_eq!(aheads.len(), marks.len().min(AHEAD + visits.len() + 1));
+            visits.push(mark);
+        }
+        for seen in [&mut aheads, &mut visits] {
+            seen.sort_unstable();
+            assert_eq!(seen.as_slice(), marks);
+        }
+    }
+
+    #[test]
+    fn marks_are_walked_ahead_and_retained() {
+        let pids: Partitioned<Monitor<u64>> = Partitioned::new(1, 16);
+        let lists = Counter::new();
+        let rehash = |m: &Monitor<u64>| m.pid << 3;
+        // A single mark, a pair, and headed lists shorter and longer than the look-ahead.
+        for (pid, n) in [1, 2, 3, AHEAD, AHEAD + 1, 3 * AHEAD + 5]
+            .into_iter()
+            .enumerate()
+        {
+            let pid = pid as u64;
+            let all = marks(n);
+            let guard = &crossbeam_epoch::pin();
+            let hash = pid << 3;
+            let fresh = Monitor::locked(pid, first(all[0]));
+            let mut lock = pids
+                .get(hash)
+                .lock(hash, |m| m.pid == pid, Some(fresh), &rehash, guard)
+                .unwrap();
+            for &mark in &all[1..] {
+                add(&mut lock, mark, &lists, guard);
+            }
+
+            let log = core::cell::RefCell::new(Vec::new());
+            // SAFETY: read under the lock and `guard`.
+            unsafe {
+                for_each_mark_ahead(
+                    lock.data(),
+                    guard,
+                    |m| log.borrow_mut().push((true, m)),
+                    |m| log.borrow_mut().push((false, m)),
+                );
+            }
+            assert_ahead(&log.take(), &all);
+
+            // Keep every third mark: `retain` moves marks into the places it empties.
+            let kept: Vec<u64> = all.iter().copied().filter(|m| (m >> 3) % 3 == 0).collect();
+            let mut visited = Vec::new();
+            let emptied = retain(
+                &mut lock,
+                |m| {
+                    visited.push(m);
+                    kept.contains(&m)
+                },
+                &lists,
+                guard,
+            );
+            visited.sort_unstable();
+            assert_eq!(visited, all, "retain visits each mark once");
+            assert_eq!(emptied, kept.is_empty());
+            if !emptied {
+                let mut left = Vec::new();
+                // SAFETY: as above.
+                unsafe { for_each_mark(lock.data(), guard, |m| left.push(m)) };
+                left.sort_unstable();
+                assert_eq!(left, kept, "{n} marks");
+                clear(&mut lock, &lists, guard);
+            }
+        }
+        assert_eq!(lists.sum(), 0, "every list was retired");
+    }
+}
