@@ -67,8 +67,10 @@ pub(super) fn write(path: &Path, json: &Path, result: &CompareResult) -> Result<
     );
     let _ = writeln!(
         md,
-        "Every Rust peer ran in one process, one after the other, on the same keys and \
-         pinned threads; each figure is the middle of {} passes over fresh tables. Each peer \
+        "Every Rust peer ran in one process on the same keys and pinned threads, their \
+         passes taking turns (a pass of every peer, then the next round), so that a change \
+         in the machine during the run falls on all of them; each figure is the middle of \
+         {} passes over fresh tables. Each peer \
          keeps a name table and a pid → keys index for exits. Peers: regent; dashmap (names \
          and pid \
          index in `DashMap`s, as ractor does it); scc (`HashIndex` names, `HashMap` pid \

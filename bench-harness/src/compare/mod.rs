@@ -235,13 +235,8 @@ pub fn run(args: &CompareArgs) -> Result<PathBuf, Error> {
             eprintln!("compare: {count} keys, {t} thread(s)");
             let keys = Keys::new(count.0);
             let limits = limits::measure(count.0.saturating_mul(limits::BYTES_PER_KEY), t);
-            let mut figures = Vec::new();
-            for &peer in peers.iter().filter(|p| p.is_rust()) {
-                figures.push((
-                    peer,
-                    workload::measure_peer(peer, &workloads, keys, t, reps)?,
-                ));
-            }
+            let rust: Vec<Peer> = peers.iter().copied().filter(|p| p.is_rust()).collect();
+            let figures = workload::measure_in_turn(&rust, &workloads, keys, t, reps)?;
             let beam_run = if !peers.contains(&Peer::Beam) {
                 None
             } else if let Some(reason) = &elixir_missing {

@@ -164,32 +164,103 @@ pub struct Figures {
 }
 
 impl Figures {
+    /// One figure per workload from `passes`, each of which measured the same workloads
+    /// once: the middle pass by each figure, as `measure` picks it (the slower of the two
+    /// middle ones for an even count).
+    #[must_use]
+    pub fn middle_of(passes: &[Figures]) -> Figures {
+        let Some(first) = passes.first() else {
+            return Figures {
+                mops: Vec::new(),
+                bytes_per_entry: None,
+                bags: Vec::new(),
+            };
+        };
+        // Higher is faster: descending order puts the faster middle one first.
+        let fastest_first = |a: &f64, b: &f64| b.total_cmp(a);
+        let bytes: Vec<f64> = passes.iter().filter_map(|f| f.bytes_per_entry).collect();
+        Figures {
+            mops: first
+                .mops
+                .iter()
+                .map(|&(phase, _)| {
+                    let all = passes.iter().filter_map(|f| find(&f.mops, phase));
+                    (phase, middle(all.collect(), fastest_first))
+                })
+                .collect(),
+            bytes_per_entry: (!bytes.is_empty()).then(|| middle(bytes, f64::total_cmp)),
+            bags: first
+                .bags
+                .iter()
+                .map(|&(workload, _)| {
+                    let all = passes.iter().filter_map(|f| find(&f.bags, workload));
+                    (workload, middle(all.collect(), fastest_first))
+                })
+                .collect(),
+        }
+    }
+
     /// The figure `workload` reports: Mops/s for passes, bytes per entry for memory.
     #[must_use]
     pub fn of(&self, workload: Workload) -> Option<f64> {
         match workload.kind() {
-            Kind::Pass(phase) => self.mops.iter().find(|(p, _)| *p == phase).map(|m| m.1),
+            Kind::Pass(phase) => find(&self.mops, phase),
             Kind::Memory => self.bytes_per_entry,
-            Kind::Bags | Kind::Batch => self.bags.iter().find(|(w, _)| *w == workload).map(|b| b.1),
+            Kind::Bags | Kind::Batch => find(&self.bags, workload),
         }
     }
 }
 
-/// Measures `peer` (a Rust one) on `workloads`, `reps` times over fresh tables.
+/// The figure of `what` in `figures`.
+fn find<T: PartialEq>(figures: &[(T, f64)], what: T) -> Option<f64> {
+    figures.iter().find(|(w, _)| *w == what).map(|f| f.1)
+}
+
+/// Measures every peer of `peers` (Rust ones) on `workloads` in `reps` rounds, each of
+/// which runs one pass of every peer in turn over fresh tables, so that a change in the
+/// machine's state during the run (another tenant's load, where the host puts the vCPUs)
+/// falls on every peer alike; each figure is the middle of a peer's `reps` passes. regent's
+/// batch lookups run after the rounds, their own passes taking turns.
 ///
 /// # Errors
 ///
-/// If the peer returned a wrong result or held entries after every process went down.
-///
-/// # Panics
-///
-/// If `peer` is not a Rust peer.
-pub fn measure_peer(
-    peer: Peer,
+/// If a peer returned a wrong result or held entries after every process went down.
+pub fn measure_in_turn(
+    peers: &[Peer],
     workloads: &[Workload],
     keys: Keys,
     threads: usize,
     reps: usize,
+) -> Result<Vec<(Peer, Figures)>, Error> {
+    let (batch, rest): (Vec<Workload>, Vec<Workload>) =
+        workloads.iter().partition(|w| w.kind() == Kind::Batch);
+    let mut passes: Vec<Vec<Figures>> = peers.iter().map(|_| Vec::with_capacity(reps)).collect();
+    for _ in 0..reps {
+        for (&peer, passes) in peers.iter().zip(&mut passes) {
+            passes.push(measure_pass(peer, &rest, keys, threads)?);
+        }
+    }
+    Ok(peers
+        .iter()
+        .zip(passes)
+        .map(|(&peer, passes)| {
+            let mut figures = Figures::middle_of(&passes);
+            if peer == Peer::Regent && !batch.is_empty() {
+                figures
+                    .bags
+                    .extend(measure_batches(&batch, keys, threads, reps));
+            }
+            (peer, figures)
+        })
+        .collect())
+}
+
+/// One pass of `peer` (a Rust one) on `workloads` over fresh tables.
+fn measure_pass(
+    peer: Peer,
+    workloads: &[Workload],
+    keys: Keys,
+    threads: usize,
 ) -> Result<Figures, Error> {
     let measure = match peer {
         Peer::Regent => measure::<RegentPeer>,
@@ -200,7 +271,7 @@ pub fn measure_peer(
         Peer::Rwlock => measure::<RwLockPeer>,
         Peer::Beam => panic!("beam runs in its own process"),
     };
-    let mut figures = measure(workloads, keys, threads, reps)?;
+    let mut figures = measure(workloads, keys, threads)?;
     let bags: &[Workload] = &workloads
         .iter()
         .copied()
@@ -208,24 +279,14 @@ pub fn measure_peer(
         .collect::<Vec<_>>();
     if !bags.is_empty() {
         figures.bags = match peer {
-            Peer::Regent => measure_bags::<RegentBags<false>>(bags, keys, threads, reps)?,
-            Peer::Dashmap => measure_bags::<DashMapBags>(bags, keys, threads, reps)?,
-            Peer::Scc => measure_bags::<SccBags>(bags, keys, threads, reps)?,
-            Peer::Papaya => measure_bags::<PapayaBags>(bags, keys, threads, reps)?,
-            Peer::Flurry => measure_bags::<FlurryBags>(bags, keys, threads, reps)?,
-            Peer::Rwlock => measure_bags::<RwLockBags>(bags, keys, threads, reps)?,
+            Peer::Regent => measure_bags::<RegentBags<false>>(bags, keys, threads)?,
+            Peer::Dashmap => measure_bags::<DashMapBags>(bags, keys, threads)?,
+            Peer::Scc => measure_bags::<SccBags>(bags, keys, threads)?,
+            Peer::Papaya => measure_bags::<PapayaBags>(bags, keys, threads)?,
+            Peer::Flurry => measure_bags::<FlurryBags>(bags, keys, threads)?,
+            Peer::Rwlock => measure_bags::<RwLockBags>(bags, keys, threads)?,
             Peer::Beam => unreachable!("beam was refused above"),
         };
-    }
-    let batch: Vec<Workload> = workloads
-        .iter()
-        .copied()
-        .filter(|w| w.kind() == Kind::Batch)
-        .collect();
-    if peer == Peer::Regent && !batch.is_empty() {
-        figures
-            .bags
-            .extend(measure_batches(&batch, keys, threads, reps));
     }
     Ok(figures)
 }
@@ -308,45 +369,40 @@ fn measure_batches(
         .collect()
 }
 
-/// The bag workloads: dispatch over a topic of `min(keys, 1M)` entries (one thread), and
-/// join/leave on a hot topic of 1,000 standing entries (`min(keys, 1M)` operations over
-/// `threads` threads). Each figure is the median of `reps` passes.
+/// One pass of the bag workloads: dispatch over a topic of `min(keys, 1M)` entries (one
+/// thread), and join/leave on a hot topic of 1,000 standing entries (`min(keys, 1M)`
+/// operations over `threads` threads), each on a fresh registry.
 fn measure_bags<B: Bags + 'static>(
     workloads: &[Workload],
     keys: Keys,
     threads: usize,
-    reps: usize,
 ) -> Result<Vec<(Workload, f64)>, Error> {
     let size = keys.count().min(1_000_000);
     let mut out = Vec::new();
     for &workload in workloads {
-        let mut rates = Vec::with_capacity(reps);
-        for _ in 0..reps {
-            let bags = B::default();
-            rates.push(match workload {
-                Workload::Dispatch => {
-                    duplicate::fill(&bags, size);
-                    duplicate::dispatch_pass(&bags, size)?
-                }
-                _ => {
-                    duplicate::fill(&bags, 1_000);
-                    duplicate::churn_pass(&bags, threads, size)?
-                }
-            });
-        }
-        out.push((workload, middle(rates, f64::total_cmp) / 1e6));
+        let bags = B::default();
+        let rate = match workload {
+            Workload::Dispatch => {
+                duplicate::fill(&bags, size);
+                duplicate::dispatch_pass(&bags, size)?
+            }
+            _ => {
+                duplicate::fill(&bags, 1_000);
+                duplicate::churn_pass(&bags, threads, size)?
+            }
+        };
+        out.push((workload, rate / 1e6));
     }
     Ok(out)
 }
 
-/// Each rep runs the phases of `workloads` in order on one fresh table, making the state
-/// each starts from with untimed passes in between. The memory reading is taken the first
-/// time the fresh table holds every key.
+/// One pass: the phases of `workloads` in order on one fresh table, making the state each
+/// starts from with untimed passes in between. The memory reading is taken the first time
+/// the table holds every key.
 fn measure<R: Registry>(
     workloads: &[Workload],
     keys: Keys,
     threads: usize,
-    reps: usize,
 ) -> Result<Figures, Error> {
     let phases: Vec<Phase> = workloads
         .iter()
@@ -356,61 +412,51 @@ fn measure<R: Registry>(
         })
         .collect();
     let memory = workloads.contains(&Workload::Memory);
-    // Allocated up front: growing them mid-pass would count against the peer.
-    let mut passes: Vec<Vec<_>> = phases.iter().map(|_| Vec::with_capacity(reps)).collect();
-    let mut bytes = Vec::with_capacity(reps);
-    for rep in 1..=reps {
-        let registry = R::default();
-        // Garbage of earlier passes and peers must not count against this one.
-        registry.quiesce();
-        let before = alloc::live();
-        let mut state = State::Empty;
-        let mut reading = None;
-        let mut read = |registry: &R, state| {
-            if memory && reading.is_none() && state == State::Populated {
-                // Old tables retired by growth are garbage, not entries.
-                registry.quiesce();
-                reading = Some(alloc::live().saturating_sub(before) as f64 / keys.count() as f64);
-            }
-        };
-        for (&phase, timings) in phases.iter().zip(&mut passes) {
-            prepare(&registry, keys, threads, state, phase.starts())?;
-            read(&registry, phase.starts());
-            let progress = report::progress(&format!("{} {} {rep}/{reps}", R::NAME, phase.name()));
-            timings.push(phase.run(&registry, keys, threads, &progress)?);
-            // Freed before the reading below.
-            drop(progress);
-            state = phase.leaves();
-            read(&registry, state);
+    // Allocated up front: growing it mid-pass would count against the peer.
+    let mut mops = Vec::with_capacity(phases.len());
+    let registry = R::default();
+    // Garbage of earlier passes and peers must not count against this one.
+    registry.quiesce();
+    let before = alloc::live();
+    let mut state = State::Empty;
+    let mut reading = None;
+    let mut read = |registry: &R, state| {
+        if memory && reading.is_none() && state == State::Populated {
+            // Old tables retired by growth are garbage, not entries.
+            registry.quiesce();
+            reading = Some(alloc::live().saturating_sub(before) as f64 / keys.count() as f64);
         }
-        if memory && phases.is_empty() {
-            prepare(&registry, keys, threads, state, State::Populated)?;
-            state = State::Populated;
-            read(&registry, state);
-        }
-        bytes.extend(reading);
-        prepare(&registry, keys, threads, state, State::Empty)?;
-        let left = registry.count();
-        if left != 0 {
-            return Err(format!(
-                "{} holds {left} entries after every process went down",
-                R::NAME
-            )
-            .into());
-        }
+    };
+    for &phase in &phases {
+        prepare(&registry, keys, threads, state, phase.starts())?;
+        read(&registry, phase.starts());
+        let progress = report::progress(&format!("{} {}", R::NAME, phase.name()));
+        mops.push((
+            phase,
+            phase.run(&registry, keys, threads, &progress)?.mops(),
+        ));
+        // Freed before the reading below.
+        drop(progress);
+        state = phase.leaves();
+        read(&registry, state);
+    }
+    if memory && phases.is_empty() {
+        prepare(&registry, keys, threads, state, State::Populated)?;
+        state = State::Populated;
+        read(&registry, state);
+    }
+    prepare(&registry, keys, threads, state, State::Empty)?;
+    let left = registry.count();
+    if left != 0 {
+        return Err(format!(
+            "{} holds {left} entries after every process went down",
+            R::NAME
+        )
+        .into());
     }
     Ok(Figures {
-        mops: phases
-            .into_iter()
-            .zip(passes)
-            .map(|(phase, timings)| {
-                (
-                    phase,
-                    middle(timings, |a, b| a.elapsed.cmp(&b.elapsed)).mops(),
-                )
-            })
-            .collect(),
-        bytes_per_entry: (!bytes.is_empty()).then(|| middle(bytes, f64::total_cmp)),
+        mops,
+        bytes_per_entry: reading,
         bags: Vec::new(),
     })
 }
@@ -419,4 +465,47 @@ fn measure<R: Registry>(
 fn middle<T: Copy>(mut xs: Vec<T>, cmp: impl FnMut(&T, &T) -> Ordering) -> T {
     xs.sort_by(cmp);
     xs[xs.len() / 2]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pass(register: f64, bytes: Option<f64>, join_leave: f64) -> Figures {
+        Figures {
+            mops: vec![
+                (Phase::Register, register),
+                (Phase::LookupHit, 2.0 * register),
+            ],
+            bytes_per_entry: bytes,
+            bags: vec![(Workload::JoinLeave, join_leave)],
+        }
+    }
+
+    #[test]
+    fn the_middle_pass_is_taken_per_figure() {
+        // Each figure's middle comes from a different pass.
+        let passes = [
+            pass(3.0, Some(70.0), 9.0),
+            pass(1.0, Some(60.0), 5.0),
+            pass(2.0, Some(80.0), 7.0),
+        ];
+        let middle = Figures::middle_of(&passes);
+        assert_eq!(middle.of(Workload::Register), Some(2.0));
+        assert_eq!(middle.of(Workload::LookupHit), Some(4.0));
+        assert_eq!(middle.of(Workload::Memory), Some(70.0));
+        assert_eq!(middle.of(Workload::JoinLeave), Some(7.0));
+        assert_eq!(middle.of(Workload::Dispatch), None);
+    }
+
+    #[test]
+    fn an_even_count_takes_the_slower_middle_pass() {
+        // As `measure` did by elapsed time: the slower of the two middle passes.
+        let passes = [pass(4.0, None, 1.0), pass(1.0, None, 2.0)];
+        let middle = Figures::middle_of(&passes);
+        assert_eq!(middle.of(Workload::Register), Some(1.0));
+        assert_eq!(middle.of(Workload::JoinLeave), Some(1.0));
+        assert_eq!(middle.of(Workload::Memory), None);
+        assert!(Figures::middle_of(&[]).mops.is_empty());
+    }
 }
