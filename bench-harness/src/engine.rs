@@ -15,7 +15,7 @@ use crate::count::Count;
 use crate::peers::{DashMapPeer, RegentPeer, Registry, RwLockPeer};
 use crate::report::{self, figure, Provenance, Table};
 use crate::runner::{Latency, Timing};
-use crate::workload::{Keys, Phase};
+use crate::workload::{ensure_empty, Keys, Phase};
 use crate::{alloc, Error};
 
 /// Arguments of `regent-bench engine`.
@@ -188,14 +188,7 @@ impl Passes {
                 self.bytes.push(bytes);
             }
         }
-        let left = registry.count();
-        if left != 0 {
-            return Err(format!(
-                "{} holds {left} entries after every process went down",
-                R::NAME
-            )
-            .into());
-        }
+        ensure_empty(&registry)?;
         // What the exits retired is freed before the next peer's pass reads the allocator.
         registry.quiesce();
         Ok(())

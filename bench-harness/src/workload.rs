@@ -203,6 +203,22 @@ impl Phase {
     }
 }
 
+/// Checks that `registry` holds nothing once every process went down.
+///
+/// # Errors
+///
+/// If it still counts entries: the peer lost track of some, and its figures mean nothing.
+pub fn ensure_empty<R: Registry>(registry: &R) -> Result<(), Error> {
+    match registry.count() {
+        0 => Ok(()),
+        left => Err(format!(
+            "{} holds {left} entries after every process went down",
+            R::NAME
+        )
+        .into()),
+    }
+}
+
 /// Brings `registry` from state `from` to state `to`, untimed, on `threads` threads.
 ///
 /// # Errors

@@ -7,7 +7,7 @@ use crate::bags::{Bags, DashMapBags, FlurryBags, PapayaBags, RegentBags, RwLockB
 use crate::peers::{
     DashMapPeer, FlurryPeer, PapayaPeer, Peer, RegentPeer, Registry, RwLockPeer, SccPeer,
 };
-use crate::workload::{prepare, Keys, Phase, State};
+use crate::workload::{ensure_empty, prepare, Keys, Phase, State};
 use crate::{alloc, duplicate, report, Error};
 
 /// A workload of `compare`, named in tables and JSON as on the command line.
@@ -446,14 +446,7 @@ fn measure<R: Registry>(
         read(&registry, state);
     }
     prepare(&registry, keys, threads, state, State::Empty)?;
-    let left = registry.count();
-    if left != 0 {
-        return Err(format!(
-            "{} holds {left} entries after every process went down",
-            R::NAME
-        )
-        .into());
-    }
+    ensure_empty(&registry)?;
     Ok(Figures {
         mops,
         bytes_per_entry: reading,
