@@ -165,38 +165,15 @@ pub struct Figures {
 
 impl Figures {
     /// One figure per workload from `passes`, each of which measured the same workloads
-    /// once: the middle pass by each figure, as `measure` picks it (the slower of the two
-    /// middle ones for an even count).
+    /// once: the middle pass by each figure (for an even count, the slower of the two
+    /// middle ones, the one the passes' elapsed times would pick).
     #[must_use]
     pub fn middle_of(passes: &[Figures]) -> Figures {
-        let Some(first) = passes.first() else {
-            return Figures {
-                mops: Vec::new(),
-                bytes_per_entry: None,
-                bags: Vec::new(),
-            };
-        };
-        // Higher is faster: descending order puts the faster middle one first.
-        let fastest_first = |a: &f64, b: &f64| b.total_cmp(a);
         let bytes: Vec<f64> = passes.iter().filter_map(|f| f.bytes_per_entry).collect();
         Figures {
-            mops: first
-                .mops
-                .iter()
-                .map(|&(phase, _)| {
-                    let all = passes.iter().filter_map(|f| find(&f.mops, phase));
-                    (phase, middle(all.collect(), fastest_first))
-                })
-                .collect(),
+            mops: middles(passes, |f| &f.mops),
             bytes_per_entry: (!bytes.is_empty()).then(|| middle(bytes, f64::total_cmp)),
-            bags: first
-                .bags
-                .iter()
-                .map(|&(workload, _)| {
-                    let all = passes.iter().filter_map(|f| find(&f.bags, workload));
-                    (workload, middle(all.collect(), fastest_first))
-                })
-                .collect(),
+            bags: middles(passes, |f| &f.bags),
         }
     }
 
@@ -214,6 +191,24 @@ impl Figures {
 /// The figure of `what` in `figures`.
 fn find<T: PartialEq>(figures: &[(T, f64)], what: T) -> Option<f64> {
     figures.iter().find(|(w, _)| *w == what).map(|f| f.1)
+}
+
+/// For each rate the first pass has in `of`, the middle one of all passes' (Mops/s).
+fn middles<T: Copy + PartialEq>(
+    passes: &[Figures],
+    of: impl Fn(&Figures) -> &[(T, f64)],
+) -> Vec<(T, f64)> {
+    let Some(first) = passes.first() else {
+        return Vec::new();
+    };
+    of(first)
+        .iter()
+        .map(|&(what, _)| {
+            let all = passes.iter().filter_map(|f| find(of(f), what)).collect();
+            // Higher is faster: in descending order the later middle one is the slower.
+            (what, middle(all, |a: &f64, b: &f64| b.total_cmp(a)))
+        })
+        .collect()
 }
 
 /// Measures every peer of `peers` (Rust ones) on `workloads` in `reps` rounds, each of
