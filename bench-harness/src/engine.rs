@@ -3,7 +3,6 @@
 //! dropped before the next pass starts. Each pass builds a fresh table: register, lookup
 //! hit, lookup miss, process_down; every figure is the middle pass of `--reps`.
 
-use std::cmp::Ordering;
 use std::fs;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -15,7 +14,7 @@ use crate::count::Count;
 use crate::peers::{DashMapPeer, RegentPeer, Registry, RwLockPeer};
 use crate::report::{self, figure, Provenance, Table};
 use crate::runner::{Latency, Timing};
-use crate::workload::{ensure_empty, Keys, Phase};
+use crate::workload::{ensure_empty, middle, Keys, Phase};
 use crate::{alloc, Error};
 
 /// Arguments of `regent-bench engine`.
@@ -204,12 +203,6 @@ impl Passes {
             bytes_per_entry: middle(self.bytes, f64::total_cmp),
         }
     }
-}
-
-/// The middle element in `cmp` order (the later of the two middle ones for even lengths).
-fn middle<T: Copy>(mut xs: Vec<T>, cmp: impl FnMut(&T, &T) -> Ordering) -> T {
-    xs.sort_by(cmp);
-    xs[xs.len() / 2]
 }
 
 /// One row per workload, one column per peer (regent first), and regent's figure over the

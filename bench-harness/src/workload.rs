@@ -3,6 +3,8 @@
 //! [`Phase`] is one pass over all processes and moves the registry between [`State`]s;
 //! [`prepare`] makes the state a phase starts from.
 
+use std::cmp::Ordering;
+
 use indicatif::ProgressBar;
 
 use crate::peers::Registry;
@@ -201,6 +203,17 @@ impl Phase {
         check(R::NAME, self.name(), n, &timing)?;
         Ok(timing)
     }
+}
+
+/// The middle element in `cmp` order (the later of the two middle ones for even lengths).
+///
+/// # Panics
+///
+/// If `xs` is empty.
+#[must_use]
+pub fn middle<T: Copy>(mut xs: Vec<T>, cmp: impl FnMut(&T, &T) -> Ordering) -> T {
+    xs.sort_by(cmp);
+    xs[xs.len() / 2]
 }
 
 /// Checks that `registry` holds nothing once every process went down.

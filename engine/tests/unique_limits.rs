@@ -232,8 +232,7 @@ fn the_limit_holds_while_threads_churn_at_it() {
                             }
                             // No cap of our own: one thread can fill the registry, so the
                             // limit is met even when the scheduler runs the threads one at
-                            // a time (each holding at most 6 of the 8, this failed 1 run
-                            // in 40 on one CPU).
+                            // a time.
                             if rng.below(4) == 0 && !mine.is_empty() {
                                 let key = mine.swap_remove(rng.below(mine.len() as u64) as usize);
                                 assert!(reg.unregister(me, &key));

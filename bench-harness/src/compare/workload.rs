@@ -1,13 +1,11 @@
 //! What `compare` measures, and how one Rust peer is measured on one key count and thread
 //! count.
 
-use std::cmp::Ordering;
-
 use crate::bags::{Bags, DashMapBags, FlurryBags, PapayaBags, RegentBags, RwLockBags, SccBags};
 use crate::peers::{
     DashMapPeer, FlurryPeer, PapayaPeer, Peer, RegentPeer, Registry, RwLockPeer, SccPeer,
 };
-use crate::workload::{ensure_empty, prepare, Keys, Phase, State};
+use crate::workload::{ensure_empty, middle, prepare, Keys, Phase, State};
 use crate::{alloc, duplicate, report, Error};
 
 /// A workload of `compare`, named in tables and JSON as on the command line.
@@ -447,12 +445,6 @@ fn measure<R: Registry>(
         bytes_per_entry: reading,
         bags: Vec::new(),
     })
-}
-
-/// The middle element in `cmp` order (the later of the two middle ones for even lengths).
-fn middle<T: Copy>(mut xs: Vec<T>, cmp: impl FnMut(&T, &T) -> Ordering) -> T {
-    xs.sort_by(cmp);
-    xs[xs.len() / 2]
 }
 
 #[cfg(test)]
