@@ -7,26 +7,32 @@
 //! piling up behind a long-pinned reader.
 
 use crossbeam_epoch::{Collector, Guard};
-use crossbeam_utils::CachePadded;
 
-use crate::sync::{stats, thread_shard};
+#[cfg(not(loom))]
+use crate::counter::Counter;
 
-/// Sharded like `Counter`, but process-wide and outside any protocol, so it stays on std
-/// atomics even under loom (a static must outlive loom's per-model state).
-static RETIRED: [CachePadded<stats::AtomicIsize>; 8] =
-    [const { CachePadded::new(stats::AtomicIsize::new(0)) }; 8];
+/// Every removal adds to it and every deferred free takes away: a `Counter`, so that each
+/// thread counts in a slot of its own without a locked instruction. Under loom the counter
+/// is built on loom's atomics, which a static cannot hold (it must outlive each model's
+/// state), and the count is outside every protocol anyway: one std atomic stands in.
+#[cfg(not(loom))]
+static RETIRED: Counter = Counter::new();
+#[cfg(loom)]
+static RETIRED: crate::sync::stats::AtomicIsize = crate::sync::stats::AtomicIsize::new(0);
 
 pub(crate) fn add_retired(bytes: isize) {
-    RETIRED[thread_shard() % RETIRED.len()].fetch_add(bytes, stats::Ordering::Relaxed);
+    #[cfg(not(loom))]
+    RETIRED.add(bytes as usize);
+    #[cfg(loom)]
+    RETIRED.fetch_add(bytes, crate::sync::stats::Ordering::Relaxed);
 }
 
 /// Bytes removed from every regent registry in this process and not yet freed.
 pub(crate) fn retired_bytes() -> usize {
-    let sum: isize = RETIRED
-        .iter()
-        .map(|s| s.load(stats::Ordering::Relaxed))
-        .sum();
-    sum.max(0) as usize
+    #[cfg(not(loom))]
+    return RETIRED.sum();
+    #[cfg(loom)]
+    return RETIRED.load(crate::sync::stats::Ordering::Relaxed).max(0) as usize;
 }
 
 /// Hands `ptr` to the collector: `free(ptr)` runs once no thread can still read it.

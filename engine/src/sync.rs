@@ -18,7 +18,9 @@ pub(crate) use loom::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 /// Atomics outside the lock-free protocols (process-wide statistics, the `await_registered`
 /// wake-up): always std atomics, so statics holding them outlive loom's per-model state.
 pub(crate) mod stats {
-    pub(crate) use std::sync::atomic::{fence, AtomicIsize, AtomicUsize, Ordering};
+    #[cfg(loom)]
+    pub(crate) use std::sync::atomic::AtomicIsize;
+    pub(crate) use std::sync::atomic::{fence, AtomicUsize, Ordering};
 }
 
 /// Waits a little while another thread finishes a short critical section (a per-pid lock
@@ -34,22 +36,139 @@ pub(crate) fn spin(backoff: &crossbeam_utils::Backoff) {
     backoff.snooze();
 }
 
-/// A small per-thread index used to spread counters over shards.
+/// A small per-thread index used to spread counters over shards: the thread's
+/// [`thread_index`], or 0 while its thread-locals are being destroyed.
 #[cfg(not(loom))]
+#[inline]
 pub(crate) fn thread_shard() -> usize {
-    use std::cell::Cell;
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    thread_local! {
-        static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+    thread_index().unwrap_or(0)
+}
+
+/// This thread's index: at most one live thread holds each, and a thread that exits hands
+/// its index to the next thread that asks, so indices stay as small as the number of live
+/// threads. `None` once the thread's locals are being destroyed (a deferred free can run
+/// in a thread-local destructor).
+///
+/// Whatever a thread wrote before it exited happens before whatever the next holder of its
+/// index does: the hand-over goes through a mutex. That is what lets a counter give each
+/// index a slot that only its holder writes (`Counter`).
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn thread_index() -> Option<usize> {
+    let index = index::INDEX.with(std::cell::Cell::get);
+    if index < index::GONE {
+        Some(index)
+    } else if index == index::UNSET {
+        index::acquire()
+    } else {
+        None
     }
-    SHARD.with(|s| {
-        let mut v = s.get();
-        if v == usize::MAX {
-            v = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            s.set(v);
+}
+
+#[cfg(not(loom))]
+mod index {
+    use std::cell::Cell;
+    use std::sync::{Mutex, MutexGuard, PoisonError};
+
+    pub(super) const UNSET: usize = usize::MAX;
+    pub(super) const GONE: usize = usize::MAX - 1;
+
+    /// Indices handed out so far, and those given back by threads that exited.
+    struct Indices {
+        next: usize,
+        free: Vec<usize>,
+    }
+
+    static INDICES: Mutex<Indices> = Mutex::new(Indices {
+        next: 0,
+        free: Vec::new(),
+    });
+
+    fn indices() -> MutexGuard<'static, Indices> {
+        // Nothing panics while the lock is held; a poisoned lock still holds good data.
+        INDICES.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    std::thread_local! {
+        /// The index, `UNSET` or `GONE`: a plain cell with no destructor, so reading it is
+        /// cheap and always allowed.
+        pub(super) static INDEX: Cell<usize> = const { Cell::new(UNSET) };
+        /// Gives the index back when the thread exits.
+        static RELEASE: Release = const { Release(Cell::new(UNSET)) };
+    }
+
+    struct Release(Cell<usize>);
+
+    impl Drop for Release {
+        fn drop(&mut self) {
+            INDEX.with(|index| index.set(GONE));
+            indices().free.push(self.0.get());
         }
-        v
-    })
+    }
+
+    #[cold]
+    pub(super) fn acquire() -> Option<usize> {
+        let index = {
+            let mut indices = indices();
+            // The smallest free index, so that indices stay below the number of threads.
+            match (0..indices.free.len()).min_by_key(|&i| indices.free[i]) {
+                Some(i) => indices.free.swap_remove(i),
+                None => {
+                    indices.next += 1;
+                    indices.next - 1
+                }
+            }
+        };
+        if RELEASE.try_with(|release| release.0.set(index)).is_err() {
+            // The thread is already tearing down its locals: no index, and no one to give
+            // this one back later.
+            indices().free.push(index);
+            INDEX.with(|cell| cell.set(GONE));
+            return None;
+        }
+        INDEX.with(|cell| cell.set(index));
+        Some(index)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::thread_index;
+
+        /// Two live threads never hold one index, and threads that run one after another
+        /// reuse indices instead of taking new ones.
+        #[test]
+        fn indices_are_unique_among_live_threads_and_reused() {
+            let barrier = std::sync::Barrier::new(8);
+            let live: Vec<usize> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.spawn(|| {
+                            let index = thread_index().expect("a live thread has an index");
+                            // All eight hold their index at once.
+                            barrier.wait();
+                            assert_eq!(thread_index(), Some(index), "an index is stable");
+                            index
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let mut unique = live.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), 8, "live threads shared an index: {live:?}");
+            // Other tests' threads come and go meanwhile, but never 40 at once.
+            let mut seen = std::collections::HashSet::new();
+            for _ in 0..200 {
+                seen.insert(std::thread::spawn(thread_index).join().unwrap().unwrap());
+            }
+            assert!(
+                seen.len() < 40,
+                "{} indices for 200 threads in turn",
+                seen.len()
+            );
+        }
+    }
 }
 
 /// Under loom every thread shares shard 0, which keeps the state space small.
