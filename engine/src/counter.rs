@@ -8,25 +8,24 @@
 //! thread at a time) each own a slot that only they write, with a plain load and store: a
 //! locked read-modify-write costs as much as the rest of a small update, and a
 //! registration makes several. Threads past them, and threads tearing down their locals,
-//! share the other `SHARDS` slots through `fetch_add`. Under loom every thread is on one
-//! OS thread, so the owned slots are left out and two shared ones stand for the rest.
+//! share the other `SHARDS` slots through `fetch_add`. Under loom two owned slots and two
+//! shared ones keep the models small and still take both paths (model 14, `counters.rs`).
 
 use crossbeam_utils::CachePadded;
 
-#[cfg(not(loom))]
-use crate::sync::thread_index;
-use crate::sync::{thread_shard, AtomicUsize, Ordering};
+use crate::sync::{thread_index, thread_shard, AtomicUsize, Ordering};
 
 #[cfg(not(loom))]
 const OWNED: usize = 8;
 #[cfg(not(loom))]
 const SHARDS: usize = 8;
 #[cfg(loom)]
+const OWNED: usize = 2;
+#[cfg(loom)]
 const SHARDS: usize = 2;
 
 pub(crate) struct Counter {
     /// Slot `i` is written only by the thread holding index `i`.
-    #[cfg(not(loom))]
     owned: [CachePadded<AtomicUsize>; OWNED],
     shared: [CachePadded<AtomicUsize>; SHARDS],
 }
@@ -43,6 +42,7 @@ impl Counter {
     #[cfg(loom)]
     pub(crate) fn new() -> Counter {
         Counter {
+            owned: core::array::from_fn(|_| CachePadded::new(AtomicUsize::new(0))),
             shared: core::array::from_fn(|_| CachePadded::new(AtomicUsize::new(0))),
         }
     }
@@ -52,7 +52,6 @@ impl Counter {
     /// look at the whole sum.
     #[inline]
     pub(crate) fn add(&self, n: usize) -> usize {
-        #[cfg(not(loom))]
         if let Some(slot) = thread_index().and_then(|i| self.owned.get(i)) {
             // Relaxed load and store: this thread is the only writer of its slot (see the
             // module docs), and readers want no ordering from a count.
@@ -72,11 +71,8 @@ impl Counter {
 
     /// The sum of all slots, as a signed number: exact when no update is in flight.
     pub(crate) fn signed_sum(&self) -> isize {
-        #[cfg(not(loom))]
-        let owned = self.owned.iter();
-        #[cfg(loom)]
-        let owned = core::iter::empty::<&CachePadded<AtomicUsize>>();
-        owned
+        self.owned
+            .iter()
             .chain(&self.shared)
             .fold(0usize, |acc, s| acc.wrapping_add(s.load(Ordering::Relaxed))) as isize
     }

@@ -51,8 +51,8 @@ pub(crate) fn thread_shard() -> usize {
 ///
 /// Whatever a thread wrote before it exited happens before whatever the next holder of its
 /// index does: the hand-over goes through a mutex. That is what lets a counter give each
-/// index a slot that only its holder writes (`Counter`).
-#[cfg(not(loom))]
+/// index a slot that only its holder writes (`Counter`). Under loom indices come from
+/// loom's mutex and thread-locals but are never given back (see `index`).
 #[inline]
 pub(crate) fn thread_index() -> Option<usize> {
     let index = index::INDEX.with(std::cell::Cell::get);
@@ -65,10 +65,10 @@ pub(crate) fn thread_index() -> Option<usize> {
     }
 }
 
-#[cfg(not(loom))]
 mod index {
+    use core::ops::DerefMut;
     use std::cell::Cell;
-    use std::sync::{Mutex, MutexGuard, PoisonError};
+    use std::sync::PoisonError;
 
     pub(super) const UNSET: usize = usize::MAX;
     pub(super) const GONE: usize = usize::MAX - 1;
@@ -79,30 +79,55 @@ mod index {
         free: Vec<usize>,
     }
 
-    static INDICES: Mutex<Indices> = Mutex::new(Indices {
+    #[cfg(not(loom))]
+    static INDICES: std::sync::Mutex<Indices> = std::sync::Mutex::new(Indices {
         next: 0,
         free: Vec::new(),
     });
+    #[cfg(loom)]
+    loom::lazy_static! {
+        static ref INDICES: loom::sync::Mutex<Indices> = loom::sync::Mutex::new(Indices {
+            next: 0,
+            free: Vec::new(),
+        });
+    }
 
-    fn indices() -> MutexGuard<'static, Indices> {
+    fn indices() -> impl DerefMut<Target = Indices> {
         // Nothing panics while the lock is held; a poisoned lock still holds good data.
         INDICES.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    #[cfg(not(loom))]
     std::thread_local! {
         /// The index, `UNSET` or `GONE`: a plain cell with no destructor, so reading it is
         /// cheap and always allowed.
         pub(super) static INDEX: Cell<usize> = const { Cell::new(UNSET) };
         /// Gives the index back when the thread exits.
-        static RELEASE: Release = const { Release(Cell::new(UNSET)) };
+        static RELEASE: Release = const {
+            Release {
+                index: Cell::new(UNSET),
+            }
+        };
+    }
+    // Under loom no index is given back: loom drops the main thread's locals after its
+    // statics, and sync operations in a thread's last destructors upset its exploration.
+    // So the models check the slots of live threads, owned and shared, and the unit tests
+    // check the hand-over, with real threads.
+    #[cfg(loom)]
+    loom::thread_local! {
+        pub(super) static INDEX: Cell<usize> = Cell::new(UNSET);
     }
 
-    struct Release(Cell<usize>);
+    #[cfg(not(loom))]
+    struct Release {
+        index: Cell<usize>,
+    }
 
+    #[cfg(not(loom))]
     impl Drop for Release {
         fn drop(&mut self) {
             INDEX.with(|index| index.set(GONE));
-            indices().free.push(self.0.get());
+            indices().free.push(self.index.get());
         }
     }
 
@@ -119,7 +144,11 @@ mod index {
                 }
             }
         };
-        if RELEASE.try_with(|release| release.0.set(index)).is_err() {
+        #[cfg(not(loom))]
+        if RELEASE
+            .try_with(|release| release.index.set(index))
+            .is_err()
+        {
             // The thread is already tearing down its locals: no index, and no one to give
             // this one back later.
             indices().free.push(index);
@@ -130,7 +159,7 @@ mod index {
         Some(index)
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     mod tests {
         use super::super::thread_index;
 

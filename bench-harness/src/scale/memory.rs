@@ -62,7 +62,8 @@ mod tests {
         let split = Split::of(&u, &d, N as usize);
         let sum = split.unique_entries + split.duplicate_entries + split.monitors;
         assert!((sum - split.registries).abs() < 1e-6, "{split:?}");
-        assert!(split.unique + split.duplicate == split.registries);
+        // Divided separately, the parts may differ from the whole in the last bit.
+        assert!((split.unique + split.duplicate - split.registries).abs() < 1e-6);
         // Same pids, same partitions, same growth: the tables have the same slots.
         assert!(
             d.monitor_bytes * 3 < u.monitor_bytes * 2,
