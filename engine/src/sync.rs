@@ -50,9 +50,9 @@ pub(crate) fn thread_shard() -> usize {
 /// in a thread-local destructor).
 ///
 /// Whatever a thread wrote before it exited happens before whatever the next holder of its
-/// index does: the hand-over goes through a mutex. That is what lets a counter give each
-/// index a slot that only its holder writes (`Counter`). Under loom indices come from
-/// loom's mutex and thread-locals but are never given back (see `index`).
+/// index does: the hand-over is a Release store and an Acquire claim. That is what lets a counter give each
+/// index a slot that only its holder writes (`Counter`). Under loom every thread takes a
+/// fresh index (see `index`).
 #[inline]
 pub(crate) fn thread_index() -> Option<usize> {
     let index = index::INDEX.with(std::cell::Cell::get);
@@ -66,35 +66,26 @@ pub(crate) fn thread_index() -> Option<usize> {
 }
 
 mod index {
-    use core::ops::DerefMut;
     use std::cell::Cell;
-    use std::sync::PoisonError;
 
     pub(super) const UNSET: usize = usize::MAX;
     pub(super) const GONE: usize = usize::MAX - 1;
 
-    /// Indices handed out so far, and those given back by threads that exited.
-    struct Indices {
-        next: usize,
-        free: Vec<usize>,
-    }
+    /// Indices below this are given back when their thread exits; a thread that finds them
+    /// all held takes a fresh one above them, never given back. Only the first few indices
+    /// own counter slots, so only those need to come back.
+    #[cfg(not(loom))]
+    const REUSED: usize = 64;
 
     #[cfg(not(loom))]
-    static INDICES: std::sync::Mutex<Indices> = std::sync::Mutex::new(Indices {
-        next: 0,
-        free: Vec::new(),
-    });
-    #[cfg(loom)]
-    loom::lazy_static! {
-        static ref INDICES: loom::sync::Mutex<Indices> = loom::sync::Mutex::new(Indices {
-            next: 0,
-            free: Vec::new(),
-        });
-    }
+    mod shared {
+        use std::sync::atomic::{AtomicBool, AtomicUsize};
 
-    fn indices() -> impl DerefMut<Target = Indices> {
-        // Nothing panics while the lock is held; a poisoned lock still holds good data.
-        INDICES.lock().unwrap_or_else(PoisonError::into_inner)
+        /// Whether a live thread holds index `i`. No allocation: the leak accounting of the
+        /// benchmarks counts every heap byte left behind.
+        pub(super) static HELD: [AtomicBool; super::REUSED] =
+            [const { AtomicBool::new(false) }; super::REUSED];
+        pub(super) static FRESH: AtomicUsize = AtomicUsize::new(super::REUSED);
     }
 
     #[cfg(not(loom))]
@@ -109,14 +100,6 @@ mod index {
             }
         };
     }
-    // Under loom no index is given back: loom drops the main thread's locals after its
-    // statics, and sync operations in a thread's last destructors upset its exploration.
-    // So the models check the slots of live threads, owned and shared, and the unit tests
-    // check the hand-over, with real threads.
-    #[cfg(loom)]
-    loom::thread_local! {
-        pub(super) static INDEX: Cell<usize> = Cell::new(UNSET);
-    }
 
     #[cfg(not(loom))]
     struct Release {
@@ -127,34 +110,66 @@ mod index {
     impl Drop for Release {
         fn drop(&mut self) {
             INDEX.with(|index| index.set(GONE));
-            indices().free.push(self.index.get());
+            give_back(self.index.get());
         }
     }
 
+    #[cfg(not(loom))]
+    fn give_back(index: usize) {
+        use std::sync::atomic::Ordering;
+        if let Some(held) = shared::HELD.get(index) {
+            // Release: the next holder's Acquire claim sees everything this thread wrote
+            // in the slots of that index.
+            held.store(false, Ordering::Release);
+        }
+    }
+
+    #[cfg(not(loom))]
     #[cold]
     pub(super) fn acquire() -> Option<usize> {
-        let index = {
-            let mut indices = indices();
-            // The smallest free index, so that indices stay below the number of threads.
-            match (0..indices.free.len()).min_by_key(|&i| indices.free[i]) {
-                Some(i) => indices.free.swap_remove(i),
-                None => {
-                    indices.next += 1;
-                    indices.next - 1
-                }
-            }
-        };
-        #[cfg(not(loom))]
+        use std::sync::atomic::Ordering;
+        // The smallest free index, so that indices stay below the number of live threads.
+        let index = shared::HELD
+            .iter()
+            .position(|held| {
+                // Acquire: pairs with the Release in `give_back` (see there).
+                !held.load(Ordering::Relaxed)
+                    && held
+                        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+            })
+            .unwrap_or_else(|| shared::FRESH.fetch_add(1, Ordering::Relaxed));
         if RELEASE
             .try_with(|release| release.index.set(index))
             .is_err()
         {
             // The thread is already tearing down its locals: no index, and no one to give
             // this one back later.
-            indices().free.push(index);
+            give_back(index);
             INDEX.with(|cell| cell.set(GONE));
             return None;
         }
+        INDEX.with(|cell| cell.set(index));
+        Some(index)
+    }
+
+    // Under loom each thread takes a fresh index and none is given back: loom drops the
+    // main thread's locals after its statics, and sync operations in a thread's last
+    // destructors upset its exploration. So the models check the slots of live threads,
+    // owned and shared, and the unit tests check the hand-over, with real threads.
+    #[cfg(loom)]
+    loom::thread_local! {
+        pub(super) static INDEX: Cell<usize> = Cell::new(UNSET);
+    }
+
+    #[cfg(loom)]
+    loom::lazy_static! {
+        static ref FRESH: loom::sync::atomic::AtomicUsize = loom::sync::atomic::AtomicUsize::new(0);
+    }
+
+    #[cfg(loom)]
+    pub(super) fn acquire() -> Option<usize> {
+        let index = FRESH.fetch_add(1, loom::sync::atomic::Ordering::Relaxed);
         INDEX.with(|cell| cell.set(index));
         Some(index)
     }
