@@ -50,9 +50,9 @@ pub(crate) fn thread_shard() -> usize {
 /// in a thread-local destructor).
 ///
 /// Whatever a thread wrote before it exited happens before whatever the next holder of its
-/// index does: the hand-over is a Release store and an Acquire claim. That is what lets a counter give each
-/// index a slot that only its holder writes (`Counter`). Under loom every thread takes a
-/// fresh index (see `index`).
+/// index does: the hand-over is a Release store and an Acquire claim. That is what lets a
+/// counter give each index a slot that only its holder writes (`Counter`). Under loom every
+/// thread takes a fresh index (see `index`).
 #[inline]
 pub(crate) fn thread_index() -> Option<usize> {
     let index = index::INDEX.with(std::cell::Cell::get);
@@ -65,8 +65,10 @@ pub(crate) fn thread_index() -> Option<usize> {
     }
 }
 
+#[cfg(not(loom))]
 mod index {
     use std::cell::Cell;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     pub(super) const UNSET: usize = usize::MAX;
     pub(super) const GONE: usize = usize::MAX - 1;
@@ -74,21 +76,13 @@ mod index {
     /// Indices below this are given back when their thread exits; a thread that finds them
     /// all held takes a fresh one above them, never given back. Only the first few indices
     /// own counter slots, so only those need to come back.
-    #[cfg(not(loom))]
     const REUSED: usize = 64;
 
-    #[cfg(not(loom))]
-    mod shared {
-        use std::sync::atomic::{AtomicBool, AtomicUsize};
+    /// Whether a live thread holds index `i`. No allocation: the leak accounting of the
+    /// benchmarks counts every heap byte left behind.
+    static HELD: [AtomicBool; REUSED] = [const { AtomicBool::new(false) }; REUSED];
+    static FRESH: AtomicUsize = AtomicUsize::new(REUSED);
 
-        /// Whether a live thread holds index `i`. No allocation: the leak accounting of the
-        /// benchmarks counts every heap byte left behind.
-        pub(super) static HELD: [AtomicBool; super::REUSED] =
-            [const { AtomicBool::new(false) }; super::REUSED];
-        pub(super) static FRESH: AtomicUsize = AtomicUsize::new(super::REUSED);
-    }
-
-    #[cfg(not(loom))]
     std::thread_local! {
         /// The index, `UNSET` or `GONE`: a plain cell with no destructor, so reading it is
         /// cheap and always allowed.
@@ -101,12 +95,10 @@ mod index {
         };
     }
 
-    #[cfg(not(loom))]
     struct Release {
         index: Cell<usize>,
     }
 
-    #[cfg(not(loom))]
     impl Drop for Release {
         fn drop(&mut self) {
             INDEX.with(|index| index.set(GONE));
@@ -114,22 +106,18 @@ mod index {
         }
     }
 
-    #[cfg(not(loom))]
     fn give_back(index: usize) {
-        use std::sync::atomic::Ordering;
-        if let Some(held) = shared::HELD.get(index) {
+        if let Some(held) = HELD.get(index) {
             // Release: the next holder's Acquire claim sees everything this thread wrote
             // in the slots of that index.
             held.store(false, Ordering::Release);
         }
     }
 
-    #[cfg(not(loom))]
     #[cold]
     pub(super) fn acquire() -> Option<usize> {
-        use std::sync::atomic::Ordering;
         // The smallest free index, so that indices stay below the number of live threads.
-        let index = shared::HELD
+        let index = HELD
             .iter()
             .position(|held| {
                 // Acquire: pairs with the Release in `give_back` (see there).
@@ -138,7 +126,7 @@ mod index {
                         .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
                         .is_ok()
             })
-            .unwrap_or_else(|| shared::FRESH.fetch_add(1, Ordering::Relaxed));
+            .unwrap_or_else(|| FRESH.fetch_add(1, Ordering::Relaxed));
         if RELEASE
             .try_with(|release| release.index.set(index))
             .is_err()
@@ -153,28 +141,7 @@ mod index {
         Some(index)
     }
 
-    // Under loom each thread takes a fresh index and none is given back: loom drops the
-    // main thread's locals after its statics, and sync operations in a thread's last
-    // destructors upset its exploration. So the models check the slots of live threads,
-    // owned and shared, and the unit tests check the hand-over, with real threads.
-    #[cfg(loom)]
-    loom::thread_local! {
-        pub(super) static INDEX: Cell<usize> = Cell::new(UNSET);
-    }
-
-    #[cfg(loom)]
-    loom::lazy_static! {
-        static ref FRESH: loom::sync::atomic::AtomicUsize = loom::sync::atomic::AtomicUsize::new(0);
-    }
-
-    #[cfg(loom)]
-    pub(super) fn acquire() -> Option<usize> {
-        let index = FRESH.fetch_add(1, loom::sync::atomic::Ordering::Relaxed);
-        INDEX.with(|cell| cell.set(index));
-        Some(index)
-    }
-
-    #[cfg(all(test, not(loom)))]
+    #[cfg(test)]
     mod tests {
         use super::super::thread_index;
 
@@ -212,6 +179,34 @@ mod index {
                 seen.len()
             );
         }
+    }
+}
+
+// Under loom each thread takes a fresh index and none is given back: loom drops the main
+// thread's locals after its statics, and sync operations in a thread's last destructors
+// upset its exploration. So the models check the slots of live threads, owned and shared,
+// and the unit tests check the hand-over, with real threads.
+#[cfg(loom)]
+mod index {
+    use std::cell::Cell;
+
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+
+    pub(super) const UNSET: usize = usize::MAX;
+    pub(super) const GONE: usize = usize::MAX - 1;
+
+    loom::thread_local! {
+        pub(super) static INDEX: Cell<usize> = Cell::new(UNSET);
+    }
+
+    loom::lazy_static! {
+        static ref FRESH: AtomicUsize = AtomicUsize::new(0);
+    }
+
+    pub(super) fn acquire() -> Option<usize> {
+        let index = FRESH.fetch_add(1, Ordering::Relaxed);
+        INDEX.with(|cell| cell.set(index));
+        Some(index)
     }
 }
 
