@@ -13,7 +13,7 @@
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{thread_index, thread_shard, AtomicUsize, Ordering};
+use crate::sync::{thread_index, AtomicUsize, Ordering};
 
 #[cfg(not(loom))]
 const OWNED: usize = 8;
@@ -52,14 +52,15 @@ impl Counter {
     /// look at the whole sum.
     #[inline]
     pub(crate) fn add(&self, n: usize) -> usize {
-        if let Some(slot) = thread_index().and_then(|i| self.owned.get(i)) {
+        let index = thread_index();
+        if let Some(slot) = index.and_then(|i| self.owned.get(i)) {
             // Relaxed load and store: this thread is the only writer of its slot (see the
             // module docs), and readers want no ordering from a count.
             let value = slot.load(Ordering::Relaxed).wrapping_add(n);
             slot.store(value, Ordering::Relaxed);
             return value;
         }
-        let shard = &self.shared[thread_shard() % SHARDS];
+        let shard = &self.shared[index.unwrap_or(0) % SHARDS];
         shard.fetch_add(n, Ordering::Relaxed).wrapping_add(n)
     }
 

@@ -36,8 +36,9 @@ pub(crate) fn spin(backoff: &crossbeam_utils::Backoff) {
     backoff.snooze();
 }
 
-/// A small per-thread index used to spread counters over shards: the thread's
-/// [`thread_index`], or 0 while its thread-locals are being destroyed.
+/// A small per-thread index used to spread contended state (a hot bag's stripes, the entry
+/// limit's gate) over shards: the thread's [`thread_index`], or 0 while its thread-locals
+/// are being destroyed.
 #[cfg(not(loom))]
 #[inline]
 pub(crate) fn thread_shard() -> usize {
