@@ -8,6 +8,7 @@ use core::ptr;
 
 use crossbeam_epoch::Guard;
 
+use crate::batch;
 use crate::counter::Counter;
 use crate::entry::{BagRef, SlotMonitor};
 use crate::event::{Event, Listener};
@@ -208,7 +209,44 @@ where
     /// Adds an entry `(pid, value)` under `key`. Never conflicts: the same pid may register
     /// the same key any number of times. O(1) however many entries `key` holds.
     pub fn register(&self, pid: P, key: K, value: V) {
-        let guard = &self.epoch.pin();
+        self.insert(pid, key, value, &self.epoch.pin());
+    }
+
+    /// [`register`](Self::register) for a batch of `(pid, key, value)` registrations, in
+    /// order. Each is complete, and visible as in `register`, before the next one starts.
+    ///
+    /// While one entry goes in, the bags and monitors of the next ones are already on
+    /// their way into the cache (see
+    /// [`Unique::register_many`](crate::Unique::register_many)): for a runtime that
+    /// subscribes processes in batches.
+    pub fn register_many(&self, entries: impl IntoIterator<Item = (P, K, V)>) {
+        batch::for_each_ahead(
+            &self.epoch,
+            entries,
+            |(pid, key, _), guard| {
+                let key_hash = mark(self.hasher.hash_one(key));
+                let pid_hash = mark(self.hasher.hash_one(pid));
+                self.table(key_hash, pid_hash).prefetch(key_hash, guard);
+                self.pids.get(pid_hash).prefetch(pid_hash, guard);
+            },
+            |(pid, ..), guard| self.warm_monitor(*pid, guard),
+            |(pid, key, value), guard| self.insert(pid, key, value, guard),
+        );
+    }
+
+    /// A lock-free probe for `pid`'s monitor, as `keys` makes: it reads the monitor and its
+    /// first slot (where the pid is), which a `register` or `process_down` of the pid then
+    /// finds in the cache.
+    fn warm_monitor(&self, pid: P, guard: &Guard) {
+        let hash = mark(self.hasher.hash_one(pid));
+        let _ = self
+            .pids
+            .get(hash)
+            .find(hash, |m| m.pid::<V>(guard) == pid, guard);
+    }
+
+    /// `register` under `guard`.
+    fn insert(&self, pid: P, key: K, value: V, guard: &Guard) {
         let key_hash = mark(self.hasher.hash_one(&key));
         let pid_hash = mark(self.hasher.hash_one(pid));
         // The entry goes into its slot first, unpublished: a monitor names its pid only
@@ -508,7 +546,29 @@ where
     /// many. When this returns, no lookup, dispatch or select that starts afterwards can
     /// return `pid`. O(entries of `pid`).
     pub fn process_down(&self, pid: P) -> usize {
-        let guard = &self.epoch.pin();
+        self.down(pid, &self.epoch.pin())
+    }
+
+    /// [`process_down`](Self::process_down) for a batch of exits, in order; returns how
+    /// many entries they held in all. Each exit is complete, and visible as in
+    /// `process_down`, before the next one starts.
+    ///
+    /// While one exit is handled, the monitors of the next pids and the slots of their
+    /// first entries are already on their way into the cache (see
+    /// [`Unique::process_down_many`](crate::Unique::process_down_many)).
+    pub fn process_down_many(&self, pids: impl IntoIterator<Item = P>) -> usize {
+        batch::exits(
+            &self.epoch,
+            &self.hasher,
+            &self.pids,
+            pids,
+            |pid, guard| self.warm_monitor(*pid, guard),
+            |pid, guard| self.down(pid, guard),
+        )
+    }
+
+    /// `process_down` under `guard`.
+    fn down(&self, pid: P, guard: &Guard) -> usize {
         let pid_hash = mark(self.hasher.hash_one(pid));
         let by_pid = self.pid_hasher(guard);
         let Some(mut lock) = self.lock_pid(pid, pid_hash, &by_pid, guard) else {
