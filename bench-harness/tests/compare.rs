@@ -62,10 +62,8 @@ fn tiny_compare_reports_every_peer_and_workload_and_skips_beam() {
         assert_eq!(workload["keys"], KEYS);
         assert!([1, 2].contains(&workload["threads"].as_u64().unwrap()));
         // Every Rust peer runs every workload (the bag ones through its bag adapter), except
-        // regent's batch lookup.
-        let peers: &[&str] = if ["lookup_single", "lookup_many", "lookup_pinned"]
-            .contains(&workload["name"].as_str().unwrap())
-        {
+        // regent's batch calls and their single-call baselines.
+        let peers: &[&str] = if regent_only(workload["name"].as_str().unwrap()) {
             &["regent"]
         } else {
             &["regent", "dashmap", "scc", "papaya", "flurry", "rwlock"]
@@ -144,9 +142,17 @@ fn tiny_compare_reports_every_peer_and_workload_and_skips_beam() {
     assert!(json["run"]["skipped"].as_array().unwrap().is_empty());
 }
 
-/// The headline table has a row per workload with a ratio (not `lookup_single`,
-/// `lookup_many` and `lookup_pinned`, which only regent runs), a column per configuration, and each cell is regent's figure over the best
-/// other Rust peer's in the JSON. Without beam there is no beam headline.
+/// Whether only regent runs the workload named `name`: the batch calls and their
+/// single-call baselines (`lookup_single`, `lookup_many`, `register_many`, ...).
+fn regent_only(name: &str) -> bool {
+    Workload::ALL
+        .iter()
+        .any(|w| w.name() == name && w.kind() == regent_bench::compare::Kind::Batch)
+}
+
+/// The headline table has a row per workload with a ratio (not the ones only regent runs),
+/// a column per configuration, and each cell is regent's figure over the best other Rust
+/// peer's in the JSON. Without beam there is no beam headline.
 fn check_headline(markdown: &str, json: &Value) {
     let section = markdown
         .split("\n## Headline\n")
@@ -173,7 +179,7 @@ fn check_headline(markdown: &str, json: &Value) {
     let want: Vec<&str> = Workload::ALL
         .iter()
         .map(|w| w.name())
-        .filter(|&n| !["lookup_single", "lookup_many", "lookup_pinned"].contains(&n))
+        .filter(|&n| !regent_only(n))
         .collect();
     assert_eq!(names, want);
     for row in &rows {
@@ -200,13 +206,20 @@ fn check_headline(markdown: &str, json: &Value) {
     }
 }
 
-/// The batch section has a row per configuration whose ratios are regent's `lookup_many`
-/// and `lookup_pinned` figures over its `lookup_single` one in the JSON.
+/// A batch table in the report: its section, which of the section's tables, the
+/// single-call baseline, and the batch figures with their ratio columns.
+type BatchTable = (
+    &'static str,
+    usize,
+    &'static str,
+    &'static [(usize, &'static str)],
+);
+
+/// Each batch section has a row per configuration whose ratios are regent's batch figures
+/// over its single-call one in the JSON: `lookup_many` and `lookup_pinned` over
+/// `lookup_single`, `register_many` over `register_single` and `process_down_many` over
+/// `process_down_single`.
 fn check_batch_over_single(markdown: &str, json: &Value) {
-    let section = markdown
-        .split("\n## Batch lookups over single ones\n")
-        .nth(1)
-        .expect("batch section");
     let regent = |name: &str, threads: u64| {
         json["workloads"]
             .as_array()
@@ -216,17 +229,47 @@ fn check_batch_over_single(markdown: &str, json: &Value) {
             .and_then(|w| w["results"][0]["mops"].as_f64())
             .unwrap_or_else(|| panic!("{name} at {threads} threads"))
     };
-    let rows: Vec<Vec<&str>> = section
-        .lines()
-        .filter(|l| l.starts_with("| 10k"))
-        .map(|l| l.split('|').map(str::trim).collect())
-        .collect();
-    assert_eq!(rows.len(), 2, "{section}");
-    for (row, threads) in rows.iter().zip([1, 2]) {
-        let single = regent("lookup_single", threads);
-        for (column, name) in [(4, "lookup_many"), (6, "lookup_pinned")] {
-            let want = format!("{:.2}×", regent(name, threads) / single);
-            assert_eq!(row[column], want, "{name} at {threads} threads");
+    let tables: [BatchTable; 3] = [
+        (
+            "Batch lookups over single ones",
+            0,
+            "lookup_single",
+            &[(4, "lookup_many"), (6, "lookup_pinned")],
+        ),
+        (
+            "Batch registrations and exits over single ones",
+            0,
+            "register_single",
+            &[(4, "register_many")],
+        ),
+        (
+            "Batch registrations and exits over single ones",
+            1,
+            "process_down_single",
+            &[(4, "process_down_many")],
+        ),
+    ];
+    for (title, index, single, batches) in tables {
+        let section = markdown
+            .split(&format!("\n## {title}\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("section {title}"))
+            .split("\n## ")
+            .next()
+            .unwrap();
+        let rows: Vec<Vec<&str>> = section
+            .lines()
+            .filter(|l| l.starts_with("| 10k"))
+            .map(|l| l.split('|').map(str::trim).collect())
+            .collect();
+        assert_eq!(rows.len() % 2, 0, "{section}");
+        let rows = &rows[2 * index..2 * index + 2];
+        for (row, threads) in rows.iter().zip([1, 2]) {
+            let base = regent(single, threads);
+            for &(column, name) in batches {
+                let want = format!("{:.2}×", regent(name, threads) / base);
+                assert_eq!(row[column], want, "{name} at {threads} threads");
+            }
         }
     }
 }

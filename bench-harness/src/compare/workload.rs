@@ -29,6 +29,10 @@ pub enum Workload {
     LookupSingle,
     LookupMany,
     LookupPinned,
+    RegisterSingle,
+    RegisterMany,
+    ProcessDownSingle,
+    ProcessDownMany,
 }
 
 /// How a workload is measured.
@@ -40,15 +44,17 @@ pub enum Kind {
     Memory,
     /// A duplicate-registry workload, in Mops/s (entries visited, or joins and leaves).
     Bags,
-    /// regent's lookups on one table of its own, each workload's passes interleaved with
-    /// the others' (`whereis` one by one, `whereis_many`, or `whereis` under one `pin`), in
-    /// Mops/s.
+    /// regent only, single calls against batch calls, each workload's passes interleaved
+    /// with the others': lookups on one table of its own (`whereis` one by one,
+    /// `whereis_many`, or `whereis` under one `pin`), or registrations and exits on fresh
+    /// presized tables (`register` and `process_down` one by one, or `register_many` and
+    /// `process_down_many`); in Mops/s.
     Batch,
 }
 
 impl Workload {
     /// Every workload, in the order they run and are reported.
-    pub const ALL: [Workload; 13] = [
+    pub const ALL: [Workload; 17] = [
         Workload::Register,
         Workload::RegisterConflict,
         Workload::LookupHit,
@@ -62,6 +68,10 @@ impl Workload {
         Workload::LookupSingle,
         Workload::LookupMany,
         Workload::LookupPinned,
+        Workload::RegisterSingle,
+        Workload::RegisterMany,
+        Workload::ProcessDownSingle,
+        Workload::ProcessDownMany,
     ];
 
     #[must_use]
@@ -76,7 +86,13 @@ impl Workload {
             Workload::ReadMix => Kind::Pass(Phase::ReadMix),
             Workload::Memory => Kind::Memory,
             Workload::Dispatch | Workload::JoinLeave => Kind::Bags,
-            Workload::LookupSingle | Workload::LookupMany | Workload::LookupPinned => Kind::Batch,
+            Workload::LookupSingle
+            | Workload::LookupMany
+            | Workload::LookupPinned
+            | Workload::RegisterSingle
+            | Workload::RegisterMany
+            | Workload::ProcessDownSingle
+            | Workload::ProcessDownMany => Kind::Batch,
         }
     }
 
@@ -89,6 +105,10 @@ impl Workload {
             Workload::LookupSingle => "lookup_single",
             Workload::LookupMany => "lookup_many",
             Workload::LookupPinned => "lookup_pinned",
+            Workload::RegisterSingle => "register_single",
+            Workload::RegisterMany => "register_many",
+            Workload::ProcessDownSingle => "process_down_single",
+            Workload::ProcessDownMany => "process_down_many",
             _ => match self.kind() {
                 Kind::Pass(phase) => phase.name(),
                 Kind::Memory | Kind::Bags | Kind::Batch => "memory",
@@ -146,6 +166,23 @@ impl Workload {
                 "every key looked up with one `whereis` call each, under one `Unique::pin` per \
                  16 keys (regent only), on the table of `lookup_single`: what a single lookup \
                  loses to the epoch pin's barrier"
+            }
+            Workload::RegisterSingle => {
+                "every process registers its own key with one `register` call each (regent \
+                 only), into a fresh table presized for every key, its passes taking turns with \
+                 `register_many`'s: the baseline that one is divided by"
+            }
+            Workload::RegisterMany => {
+                "as `register_single`, with `register_many` over batches of 1,024 processes \
+                 (other peers have no batch call)"
+            }
+            Workload::ProcessDownSingle => {
+                "every process of `register_single`'s table exits, one `process_down` call each \
+                 (regent only): the baseline `process_down_many` is divided by"
+            }
+            Workload::ProcessDownMany => {
+                "as `process_down_single`, with `process_down_many` over batches of 1,024 \
+                 exits, on `register_many`'s table"
             }
         }
     }
@@ -227,6 +264,8 @@ pub fn measure_in_turn(
 ) -> Result<Vec<(Peer, Figures)>, Error> {
     let (batch, rest): (Vec<Workload>, Vec<Workload>) =
         workloads.iter().partition(|w| w.kind() == Kind::Batch);
+    let (lookups, writes): (Vec<Workload>, Vec<Workload>) =
+        batch.iter().partition(|w| w.is_lookup());
     let mut passes: Vec<Vec<Figures>> = peers.iter().map(|_| Vec::with_capacity(reps)).collect();
     for _ in 0..reps {
         for (&peer, passes) in peers.iter().zip(&mut passes) {
@@ -238,10 +277,15 @@ pub fn measure_in_turn(
         .zip(passes)
         .map(|(&peer, passes)| {
             let mut figures = Figures::middle_of(&passes);
-            if peer == Peer::Regent && !batch.is_empty() {
+            if peer == Peer::Regent && !lookups.is_empty() {
                 figures
                     .bags
-                    .extend(measure_batches(&batch, keys, threads, reps));
+                    .extend(measure_batches(&lookups, keys, threads, reps));
+            }
+            if peer == Peer::Regent && !writes.is_empty() {
+                figures
+                    .bags
+                    .extend(measure_write_batches(&writes, keys, threads, reps));
             }
             (peer, figures)
         })
@@ -359,6 +403,101 @@ fn measure_batches(
         .iter()
         .zip(rates)
         .map(|(&workload, rates)| (workload, middle(rates, f64::total_cmp)))
+        .collect()
+}
+
+/// A thread's share of the `(pid, key)` pairs.
+type Share = [(u64, u64)];
+
+/// regent's registrations and exits of every key on `threads` threads (each its share of
+/// the keys, in order), one call per process (`register_single`, `process_down_single`) or
+/// one batch call per 1,024 processes (`register_many`, `process_down_many`), on a fresh
+/// table presized for every key, so that the growth both pay alike does not hide what the
+/// batch saves. Each of `reps` rounds runs a single-call pass and a batch pass in turn; each
+/// figure is the median of its `reps` passes, in Mops/s.
+fn measure_write_batches(
+    workloads: &[Workload],
+    keys: Keys,
+    threads: usize,
+    reps: usize,
+) -> Vec<(Workload, f64)> {
+    const BATCH: usize = 1_024;
+    let n = keys.count();
+    let all: Vec<(u64, u64)> = (0..n).map(|i| (i as u64 + 1, keys.key(i))).collect();
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    // Runs `f` on each thread's share and returns the rate, in Mops/s.
+    let timed = |f: &(dyn Fn(&Share) + Sync)| {
+        let start = std::time::Instant::now();
+        std::thread::scope(|s| {
+            for (t, share) in all.chunks(n.div_ceil(threads).max(1)).enumerate() {
+                let core = cores.get(t % cores.len().max(1)).copied();
+                s.spawn(move || {
+                    if let Some(core) = core {
+                        core_affinity::set_for_current(core);
+                    }
+                    f(share);
+                });
+            }
+        });
+        n as f64 / start.elapsed().as_secs_f64() / 1e6
+    };
+    let pass = |many: bool| {
+        let registry = regent::Unique::<u64, u64, regent::Pid, crate::peers::Hasher>::builder()
+            .hasher(crate::peers::Hasher::default())
+            .capacity(n)
+            .build();
+        let pid = regent::Pid::new;
+        let register = timed(&|share| {
+            if many {
+                for batch in share.chunks(BATCH) {
+                    let refused =
+                        registry.register_many(batch.iter().map(|&(p, k)| (pid(p), k, p)));
+                    assert!(refused.is_empty(), "every key is free");
+                }
+            } else {
+                for &(p, k) in share {
+                    assert!(registry.register(pid(p), k, p).is_ok(), "every key is free");
+                }
+            }
+        });
+        assert_eq!(registry.count(), n, "every key registered");
+        let down = timed(&|share| {
+            let gone = if many {
+                share
+                    .chunks(BATCH)
+                    .map(|batch| registry.process_down_many(batch.iter().map(|&(p, _)| pid(p))))
+                    .sum::<usize>()
+            } else {
+                share
+                    .iter()
+                    .map(|&(p, _)| registry.process_down(pid(p)))
+                    .sum()
+            };
+            assert_eq!(gone, share.len(), "each process held one key");
+        });
+        assert_eq!((registry.count(), registry.monitors()), (0, 0), "all gone");
+        (register, down)
+    };
+    let mut single = Vec::with_capacity(reps);
+    let mut many = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        single.push(pass(false));
+        many.push(pass(true));
+    }
+    let median = |passes: &[(f64, f64)], which: fn(&(f64, f64)) -> f64| {
+        middle(passes.iter().map(which).collect(), f64::total_cmp)
+    };
+    workloads
+        .iter()
+        .map(|&workload| {
+            let rate = match workload {
+                Workload::RegisterSingle => median(&single, |p| p.0),
+                Workload::RegisterMany => median(&many, |p| p.0),
+                Workload::ProcessDownSingle => median(&single, |p| p.1),
+                _ => median(&many, |p| p.1),
+            };
+            (workload, rate)
+        })
         .collect()
 }
 
