@@ -884,7 +884,9 @@ where
             return 0;
         };
         let by_key = self.key_hasher();
-        let mut removed = Vec::new();
+        let mut count = 0;
+        // Kept only for the listener: without one, an exit allocates nothing.
+        let mut heard = Vec::new();
         // SAFETY: read under the lock and `guard`.
         unsafe {
             monitor::for_each_mark_ahead(
@@ -895,29 +897,33 @@ where
                 |m| {
                     let owned = |e: &Entry<K, V, P>| e.pid == pid && mark(by_key(e)) == m;
                     let entry = self.names.get(m).remove(m, owned, &by_key, guard);
-                    removed.push(entry.expect("a monitored key is in the name table"));
+                    let entry = entry.expect("a monitored key is in the name table");
+                    count += 1;
+                    // Retired at once, so that a panicking listener leaks nothing. Deferring
+                    // runs no destructor (the collector runs them later, at a pin or a
+                    // flush), so nothing of the caller's runs under the pid's lock.
+                    // SAFETY: removed from the table by us; retired once, here. The bytes
+                    // stay readable under `guard` for the listener.
+                    retire_record(guard, entry, Entry::<K, V, P>::NEEDS_DROP);
+                    if self.listener.is_some() {
+                        heard.push(entry);
+                    }
                 },
             );
         }
         monitor::clear(&mut lock, &self.lists, guard);
         drop(lock);
-        self.removed(removed.len(), true);
+        self.removed(count, true);
         drop(pass);
-        for entry in &removed {
-            // Before the listener runs, so that a panicking listener leaks nothing.
-            // SAFETY: removed from the table by us; retired once, here. The bytes stay
-            // readable under `guard` for the listener.
-            unsafe { retire_record(guard, *entry, Entry::<K, V, P>::NEEDS_DROP) };
-        }
         if let Some(listener) = &self.listener {
-            for entry in &removed {
+            for entry in heard {
                 listener(&Event::Down {
                     key: &entry.key,
                     pid,
                 });
             }
         }
-        removed.len()
+        count
     }
 }
 
