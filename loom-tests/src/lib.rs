@@ -85,9 +85,9 @@ pub fn bags<V: Send + Sync + 'static>(by: PartitionBy) -> loom::sync::Arc<Bags<V
 /// out of the record's slot).
 #[must_use]
 pub fn pid_sharing_probes_with(pid: Pid) -> Pid {
-    // Bits 3..12 pick the group in tables of up to 512 groups; bits 50..56 are the tag
+    // Bits 3..12 pick the group in tables of up to 512 groups; bits 40..48 are the tag
     // (`engine/src/raw/array.rs`).
-    const PROBE_BITS: u64 = 0x3F << 50 | 0xFF8;
+    const PROBE_BITS: u64 = 0xFF << 40 | 0xFF8;
     let hasher = FixedHasher::default();
     let target = hasher.hash_one(pid) & PROBE_BITS;
     (pid.get() + 1..)

@@ -10,7 +10,7 @@
 use crossbeam_epoch::Guard;
 use crossbeam_utils::Backoff;
 
-use super::array::{byte, current, flip, indices, tag_of, Array, FROZEN, LIVE, TOMB, UPDATING};
+use super::array::{byte, flip, indices, published, tag_of, updating, Array, FROZEN, TOMB};
 use super::{next_of, probe, publish, Probe, RawTable, Record};
 use crate::sync::{spin, AtomicU64, Ordering};
 
@@ -242,7 +242,7 @@ impl<'t, 'g, E: Lockable, R: Fn(&E) -> u64> Locked<'t, 'g, E, R> {
                 continue;
             }
             let b = byte(ctrl, self.i);
-            debug_assert!(b & UPDATING == LIVE && current(ctrl) != 0);
+            debug_assert!(published(b) && updating(ctrl).is_none());
             // Release: orders the holder's changes before the removal.
             if word
                 .compare_exchange(

@@ -27,8 +27,8 @@ use crossbeam_epoch::Guard;
 use crossbeam_utils::Backoff;
 
 use super::array::{
-    busy, current, flip, indices, tag_of, vacant, with_byte, Array, FROZEN, LIVE, MIGRATED,
-    MIGRATING, WIDTH, WRITING,
+    busy, current, flip, indices, tag_of, vacant, with_byte, Array, FROZEN, MIGRATED, MIGRATING,
+    WIDTH, WRITING,
 };
 use super::{groups_for, next_of, RawTable, Record};
 use crate::reclaim;
@@ -288,7 +288,7 @@ fn copy<E: Record>(
             for (i, s) in slots() {
                 // SAFETY: `src(s)` is a published record of a frozen group; slot `i` is ours.
                 unsafe { E::migrate(src(s), next.slot(g, i)) };
-                published |= flip(i, WRITING, LIVE | tag_of(hashes[s]));
+                published |= flip(i, WRITING, tag_of(hashes[s]));
             }
             // Release: publishes the copies; pairs with the Acquire loads of the word.
             // `fetch_xor` flips only the claimed bytes, whatever else changed in the group.

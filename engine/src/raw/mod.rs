@@ -11,14 +11,14 @@
 //!
 //! A writer claims the first vacant slot of its key's probe sequence by CAS on the group's
 //! control word (`VACANT → WRITING`), writes the record, and publishes it with a Release
-//! `fetch_xor` (`WRITING → LIVE | tag`). Every writer of a key scans the same sequence and
+//! `fetch_xor` (`WRITING → tag`). Every writer of a key scans the same sequence and
 //! waits out `WRITING` slots on it, so two registrations of one key always meet: insert-if-
 //! absent is atomic. Readers skip `WRITING` slots and never wait.
 //!
-//! Removal CASes `LIVE → TOMB`; the record's bytes stay in place for readers that already
+//! Removal CASes `tag → TOMB`; the record's bytes stay in place for readers that already
 //! matched it, and its drop is deferred through the epoch. An update publishes the new record
 //! in the first vacant slot (always later in probe order than the old one) while the old one
-//! is marked `UPDATING`, then retires the old one: readers see the old or the new record.
+//! is marked `UPDATING` (in its group's state byte), then retires the old one: readers see the old or the new record.
 //!
 //! # Linearizability during a migration
 //!
@@ -42,8 +42,8 @@ use crossbeam_epoch::Guard;
 use crossbeam_utils::{Backoff, CachePadded};
 
 use self::array::{
-    byte, current, flip, indices, matches, tag_of, vacant, with_byte, Array, FROZEN, LIVE,
-    MIGRATED, TOMB, UPDATING, WIDTH, WRITING,
+    byte, current, flip, indices, matches, published, tag_of, updating, updating_at, vacant,
+    with_byte, Array, FROZEN, MIGRATED, TOMB, UPDATING, WIDTH, WRITING,
 };
 #[cfg(loom)]
 pub use self::bag::stripe_every_bag;
@@ -261,8 +261,7 @@ impl<E: Record> RawTable<E> {
                     if ctrl & FROZEN != 0 {
                         continue;
                     }
-                    let b = byte(ctrl, i);
-                    if b & UPDATING == UPDATING {
+                    if updating(ctrl) == Some(i) {
                         // Its owner is publishing a replacement: wait for the outcome.
                         spin(&backoff);
                         continue;
@@ -304,6 +303,7 @@ impl<E: Record> RawTable<E> {
     ) -> Option<(&'g E, &'g E)> {
         // SeqCst: `for_each` must see this count before any slot this update changes.
         self.updates[0].fetch_add(1, Ordering::SeqCst);
+        let backoff = Backoff::new();
         let mut make = Some(make);
         let result = loop {
             let array = self.writable(hash, rehash, guard);
@@ -313,18 +313,23 @@ impl<E: Record> RawTable<E> {
                 Probe::Moved => continue,
             };
             // Mark the old record UPDATING: it stays current, and its group cannot be
-            // frozen until the replacement is published.
+            // frozen until the replacement is published. The group byte has room for one
+            // update at a time: another one in the group (which never waits while it holds
+            // the mark) is waited out.
             let word = array.ctrl(g0);
             let ctrl = word.load(Ordering::Relaxed);
-            let old = byte(ctrl, i0);
-            if ctrl & FROZEN != 0 || old & UPDATING != LIVE {
+            let tag = byte(ctrl, i0);
+            if ctrl & FROZEN != 0 || !published(tag) {
                 continue;
             }
-            let tag = old & !UPDATING;
+            if ctrl & UPDATING != 0 {
+                spin(&backoff);
+                continue;
+            }
             if word
                 .compare_exchange(
                     ctrl,
-                    with_byte(ctrl, i0, UPDATING | tag),
+                    ctrl | updating_at(i0),
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 )
@@ -341,7 +346,7 @@ impl<E: Record> RawTable<E> {
                     unsafe { array.slot(g, i).write(make(old)) };
                     publish(array, g, i, hash);
                     // Release: the replacement is visible before the old record goes.
-                    word.fetch_xor(flip(i0, UPDATING | tag, TOMB), Ordering::Release);
+                    word.fetch_xor(flip(i0, tag, TOMB) | updating_at(i0), Ordering::Release);
                     array.tombs.add(1);
                     // SAFETY: just published.
                     break Some((unsafe { &*array.record(g, i) }, old));
@@ -349,7 +354,7 @@ impl<E: Record> RawTable<E> {
                 Err(full) => {
                     // A group ahead is frozen (or there is no room): undo and retry in the
                     // array the migration leads to.
-                    word.fetch_xor(flip(i0, UPDATING | tag, LIVE | tag), Ordering::Relaxed);
+                    word.fetch_xor(updating_at(i0), Ordering::Relaxed);
                     if full {
                         self.grow_full(array, rehash, guard);
                     }
@@ -581,7 +586,7 @@ fn publish<E>(array: &Array<E>, g: usize, i: usize, hash: u64) {
     // `fetch_xor` flips only this slot's byte, whatever else changed in the group.
     array
         .ctrl(g)
-        .fetch_xor(flip(i, WRITING, LIVE | tag_of(hash)), Ordering::SeqCst);
+        .fetch_xor(flip(i, WRITING, tag_of(hash)), Ordering::SeqCst);
 }
 
 fn next_of<'g, E>(array: &Array<E>, _guard: &'g Guard) -> &'g Array<E> {
