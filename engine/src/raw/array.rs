@@ -18,7 +18,9 @@
 //! compares are cache misses at scale: at 1M keys they took a third of the profile of a
 //! lookup that misses.) The one state a record has beyond "published" lives in the group
 //! byte: `UPDATING` and the slot it names, while an update publishes the record's
-//! replacement elsewhere, so at most one update per group is in flight.
+//! replacement elsewhere, so at most one update per group is in flight. The group byte's
+//! top bit, `OVERFLOW`, says that a record was placed past the group: a reader stops at a
+//! full group without it.
 //!
 //! Write-once slots are what let readers use a record without a lock or a version
 //! check: once published, its bytes do not change until the array itself is reclaimed.
@@ -68,6 +70,10 @@ pub(crate) const MIGRATED: u64 = 1 << 58;
 pub(crate) const UPDATING: u64 = 1 << 59;
 /// Where an update's slot index sits (3 bits: `WIDTH` ≤ 8).
 const UPDATING_SHIFT: u32 = 60;
+/// A record was placed past this group (it was full when its probe came by): a probe that
+/// finds the group full goes on only if this is set. Set before that record is published,
+/// never cleared in this array (slots are never vacant again, so the group stays full).
+pub(crate) const OVERFLOW: u64 = 1 << 63;
 
 const SLOT_BYTES: u64 = (1u64 << (8 * WIDTH)) - 1;
 const ONES: u64 = 0x0101_0101_0101_0101 & SLOT_BYTES;
@@ -292,6 +298,26 @@ impl<E> Array<E> {
             end: self.groups(),
             home,
             wrapped: false,
+        }
+    }
+
+    /// Marks `OVERFLOW` on every group of `hash`'s probe sequence before group `g`, where a
+    /// record of `hash` is about to be published: a probe that passes them must not stop
+    /// at one because it is full. Most records land in their home group, which this only
+    /// compares.
+    #[inline]
+    pub(crate) fn mark_passed(&self, hash: u64, g: usize) {
+        for p in self.probe(hash) {
+            if p == g {
+                return;
+            }
+            let word = self.ctrl(p);
+            // Relaxed: the record's publication, later in this thread, is what a reader
+            // synchronizes with; a reader that reads this word before the bit lands stops
+            // here before the record exists (see `find_each`).
+            if word.load(Ordering::Relaxed) & OVERFLOW == 0 {
+                word.fetch_or(OVERFLOW, Ordering::Relaxed);
+            }
         }
     }
 

@@ -28,7 +28,7 @@ use crossbeam_utils::Backoff;
 
 use super::array::{
     busy, current, flip, indices, tag_of, vacant, with_byte, Array, FROZEN, MIGRATED, MIGRATING,
-    WIDTH, WRITING,
+    OVERFLOW, WIDTH, WRITING,
 };
 use super::{groups_for, next_of, RawTable, Record};
 use crate::reclaim;
@@ -272,6 +272,9 @@ fn copy<E: Record>(
             debug_assert!(ctrl & FROZEN == 0, "a migration target is not frozen");
             let free = vacant(ctrl);
             if free == 0 {
+                // Passed with records still to place: probes must not stop here (the
+                // records are published after this, in a later group).
+                word.fetch_or(OVERFLOW, Ordering::Relaxed);
                 break;
             }
             // The lowest vacancies, one per record, as many as the group has.
@@ -297,6 +300,8 @@ fn copy<E: Record>(
             if batch.is_empty() {
                 return;
             }
+            // The group filled up with records still to place: they go past it.
+            word.fetch_or(OVERFLOW, Ordering::Relaxed);
             break;
         }
     }
