@@ -28,7 +28,7 @@ use crossbeam_utils::Backoff;
 
 use super::array::{
     busy, current, flip, indices, tag_of, vacant, with_byte, Array, FROZEN, MIGRATED, MIGRATING,
-    OVERFLOW, WIDTH, WRITING,
+    WIDTH, WRITING,
 };
 use super::{groups_for, next_of, RawTable, Record};
 use crate::reclaim;
@@ -272,9 +272,6 @@ fn copy<E: Record>(
             debug_assert!(ctrl & FROZEN == 0, "a migration target is not frozen");
             let free = vacant(ctrl);
             if free == 0 {
-                // Passed with records still to place: probes must not stop here (the
-                // records are published after this, in a later group).
-                word.fetch_or(OVERFLOW, Ordering::Relaxed);
                 break;
             }
             // The lowest vacancies, one per record, as many as the group has.
@@ -293,6 +290,9 @@ fn copy<E: Record>(
                 unsafe { E::migrate(src(s), next.slot(g, i)) };
                 published |= flip(i, WRITING, tag_of(hashes[s]));
             }
+            // The groups passed on the way here (full, or filled by this batch's first
+            // records), as `publish` marks them for a single record.
+            next.mark_passed(hashes[first], g);
             // Release: publishes the copies; pairs with the Acquire loads of the word.
             // `fetch_xor` flips only the claimed bytes, whatever else changed in the group.
             word.fetch_xor(published, Ordering::Release);
@@ -300,8 +300,6 @@ fn copy<E: Record>(
             if batch.is_empty() {
                 return;
             }
-            // The group filled up with records still to place: they go past it.
-            word.fetch_or(OVERFLOW, Ordering::Relaxed);
             break;
         }
     }
