@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::bags::{Bags, DashMapBags, FlurryBags, PapayaBags, RegentBags, RwLockBags, SccBags};
 use crate::count::Count;
 use crate::report::{self, figure, Provenance, Table};
+use crate::scale::plot::{self, Axis, Line, COLORS};
 use crate::{alloc, Error};
 
 /// Arguments of `regent-bench duplicate`.
@@ -79,13 +80,14 @@ struct PeerFigures {
     parallel_dispatch_entries_per_s: Option<f64>,
     /// (hot key size, joins + leaves per second on all threads).
     churn: Vec<(usize, f64)>,
-    /// The control for the curve's shape: churn on the smallest hot key while another key
-    /// holds the difference to the largest, so the registry (and its pid index) is as big
-    /// as at the largest point but the hot bag is small. (hot key size, other entries,
-    /// joins + leaves per second.)
-    churn_beside: Option<(usize, usize, f64)>,
-    /// Every churn pass's rate, per point of `churn` then the control, in pass order: the
-    /// spread behind each median.
+    /// The same churn at a fixed registry size: each smaller hot key churned beside
+    /// another key that holds the rest of the largest one's entries, so the registry (and
+    /// its pid index) is as large at every point as at `churn`'s last, and only the hot
+    /// bag grows. Ends with `churn`'s last point (`others` 0), which it shares. (hot key
+    /// size, other entries, joins + leaves per second.)
+    churn_fixed: Vec<(usize, usize, f64)>,
+    /// Every churn pass's rate, per point of `churn` then of `churn_fixed` (but its last),
+    /// in pass order: the spread behind each median.
     churn_passes: Vec<Vec<f64>>,
     /// Live bytes per entry at `memory_entries`, pid index included.
     bytes_per_entry: f64,
@@ -145,7 +147,8 @@ pub fn run(args: &DuplicateArgs) -> Result<PathBuf, Error> {
     print!("{body}");
     let json = report::write_json(&args.out, "duplicate", &stamp, &result)?;
     println!("wrote {}", json.display());
-    write_markdown(&args.report, &body, &json, &result.run)?;
+    let charts = churn_charts(&args.report, &result)?;
+    write_markdown(&args.report, &format!("{body}{charts}"), &json, &result.run)?;
     println!("wrote {}", args.report.display());
     Ok(json)
 }
@@ -204,7 +207,7 @@ fn measure<B: Bags + 'static>(args: &DuplicateArgs, parallel: bool) -> Result<Pe
         parallel_dispatch_entries_per_s: (!parallel_walks.is_empty())
             .then(|| median(parallel_walks)),
         churn: Vec::new(),
-        churn_beside: None,
+        churn_fixed: Vec::new(),
         churn_passes: Vec::new(),
         bytes_per_entry: median(bytes),
     })
@@ -220,23 +223,25 @@ type Churner = fn(usize, usize, usize, usize) -> Result<f64, Error>;
 /// letting the oldest leave. The speed of this shared VM's cores changes by 2× or more
 /// from minute to minute (the two vCPUs' placement), so every pass measures each peer at
 /// each point once, in turn, starting at another peer each pass: a slow spell then lands
-/// on every peer and point alike instead of bending one curve. The last point is the
-/// control (`churn_beside`): the smallest hot key, beside another key holding the rest of
-/// the largest one's entries.
+/// on every peer and point alike instead of bending one curve. The points are the hot
+/// sizes alone (`churn`: the registry grows with the key), then each smaller one beside
+/// another key holding the rest of the largest one's entries (`churn_fixed`: the registry
+/// keeps the largest point's size).
 fn churn_curves(
     args: &DuplicateArgs,
     churners: &[Churner],
     peers: &mut [PeerFigures],
 ) -> Result<(), Error> {
     let (reps, threads, ops) = (args.churn_reps.get(), args.threads.get(), args.churn_ops.0);
-    let (small, large) = (
-        args.hot.iter().map(|c| c.0).min().unwrap_or(0),
-        args.hot.iter().map(|c| c.0).max().unwrap_or(0),
-    );
+    let large = args.hot.iter().map(|c| c.0).max().unwrap_or(0);
     let mut points: Vec<(usize, usize)> = args.hot.iter().map(|h| (h.0, 0)).collect();
-    if large > small {
-        points.push((small, large - small));
-    }
+    let growing = points.len();
+    points.extend(
+        args.hot
+            .iter()
+            .filter(|h| h.0 < large)
+            .map(|h| (h.0, large - h.0)),
+    );
     let mut rates = vec![vec![Vec::with_capacity(reps); points.len()]; churners.len()];
     let progress = report::progress("churn");
     progress.set_length((reps * churners.len() * points.len()) as u64);
@@ -252,16 +257,18 @@ fn churn_curves(
     drop(progress);
     for (figures, rates) in peers.iter_mut().zip(rates) {
         figures.churn_passes.clone_from(&rates);
-        let mut churn: Vec<(usize, f64)> = points
+        let medians: Vec<(usize, usize, f64)> = points
             .iter()
             .zip(rates)
-            .map(|(&(hot, _), rates)| (hot, median(rates)))
+            .map(|(&(hot, others), rates)| (hot, others, median(rates)))
             .collect();
-        figures.churn_beside = (large > small).then(|| {
-            let (hot, rate) = churn.pop().expect("the control was measured");
-            (hot, large - small, rate)
-        });
-        figures.churn = churn;
+        figures.churn = medians[..growing].iter().map(|m| (m.0, m.2)).collect();
+        figures.churn_fixed = medians[growing..].to_vec();
+        if let Some(&last) = medians[..growing].iter().max_by_key(|m| m.0) {
+            if !figures.churn_fixed.is_empty() {
+                figures.churn_fixed.push(last);
+            }
+        }
     }
     Ok(())
 }
@@ -417,7 +424,9 @@ fn tables(result: &DuplicateResult) -> String {
             true,
         ));
     }
-    if let Some((hot, others, _)) = peers[0].churn_beside {
+    // The fixed-size curve's last point is the growing curve's last row, shown once.
+    let fixed = peers[0].churn_fixed.len().saturating_sub(1);
+    for (i, &(hot, others, _)) in peers[0].churn_fixed[..fixed].iter().enumerate() {
         table.row(row(
             format!(
                 "join+leave on a {} key beside {} entries of another key, Mops/s ({} threads)",
@@ -425,10 +434,7 @@ fn tables(result: &DuplicateResult) -> String {
                 Count(others),
                 result.run.threads
             ),
-            peers
-                .iter()
-                .map(|p| p.churn_beside.map_or(f64::NAN, |c| c.2) / 1e6)
-                .collect(),
+            peers.iter().map(|p| p.churn_fixed[i].2 / 1e6).collect(),
             true,
         ));
     }
@@ -443,7 +449,7 @@ fn tables(result: &DuplicateResult) -> String {
     ));
     let mut spread = String::from(
         "\nSpread of the churn passes behind each median (slowest–fastest pass, Mops/s; the \
-         rows above in order, the control last):\n\n",
+         rows above in order):\n\n",
     );
     for p in peers {
         let ranges: Vec<String> = p
@@ -476,6 +482,75 @@ fn tables(result: &DuplicateResult) -> String {
     format!("{table}{spread}{parallel}")
 }
 
+/// Draws the churn curves into the folder beside the report named after it
+/// (`churn.svg`, and `churn-fixed.svg` when there is a fixed-size curve); returns the
+/// markdown that shows them.
+fn churn_charts(report: &Path, result: &DuplicateResult) -> Result<String, Error> {
+    let stem = report
+        .file_stem()
+        .map_or_else(|| "duplicate".into(), |s| s.to_string_lossy().into_owned());
+    let dir = report.parent().unwrap_or(Path::new(".")).join(&stem);
+    fs::create_dir_all(&dir)?;
+    let axes = (
+        Axis {
+            desc: "entries on the hot key (log scale)",
+            log: true,
+            label: |x| Count(x.round() as usize).to_string(),
+        },
+        Axis {
+            desc: "joins + leaves, Mops/s",
+            log: false,
+            label: figure,
+        },
+    );
+    let lines = |points: fn(&PeerFigures) -> Vec<(f64, f64)>| -> Vec<Line> {
+        result
+            .peers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Line {
+                name: p.peer.to_owned(),
+                color: COLORS[i % COLORS.len()],
+                points: points(p),
+            })
+            .collect()
+    };
+    let threads = result.run.threads;
+    plot::lines(
+        &dir.join("churn.svg"),
+        &format!("Join+leave as the hot key grows, {threads} threads"),
+        axes,
+        &lines(|p| p.churn.iter().map(|&(h, r)| (h as f64, r / 1e6)).collect()),
+    )?;
+    let mut markdown = format!(
+        "\nJoin+leave as the hot key grows, and the registry with it:\n\n\
+         ![churn as the key grows]({stem}/churn.svg)\n"
+    );
+    let Some(&(large, ..)) = result.peers[0].churn_fixed.last() else {
+        return Ok(markdown);
+    };
+    plot::lines(
+        &dir.join("churn-fixed.svg"),
+        &format!(
+            "Join+leave as the hot key grows, {} entries in all",
+            Count(large)
+        ),
+        axes,
+        &lines(|p| {
+            p.churn_fixed
+                .iter()
+                .map(|&(h, _, r)| (h as f64, r / 1e6))
+                .collect()
+        }),
+    )?;
+    markdown.push_str(&format!(
+        "\nThe same with the registry held at {} entries (the rest under another key), so \
+         that only the hot key grows:\n\n![churn at a fixed registry size]({stem}/churn-fixed.svg)\n",
+        Count(large)
+    ));
+    Ok(markdown)
+}
+
 fn write_markdown(path: &Path, body: &str, json: &Path, run: &Run) -> std::io::Result<()> {
     let json = json.strip_prefix(report::workspace_dir()).unwrap_or(json);
     let markdown = format!(
@@ -488,12 +563,13 @@ fn write_markdown(path: &Path, body: &str, json: &Path, run: &Run) -> std::io::R
          that holds {} entries. *join+leave*: {} pinned threads each keep a window of 1,024 \
          subscribers of their own on one hot key, pre-filled to the size shown, joining a \
          new one and letting the oldest leave; the rows show how each peer's rate changes \
-         as the key grows. The row *beside* is the control for that curve: the smallest hot \
-         key churned while another key holds the rest of the largest one's entries, so the \
-         registry and its pid index are as large as at the curve's end but the hot key is \
-         small; where it matches the curve's end, the slope comes from the registry's size \
-         (cache misses in the pid index), not from the hot key's. *bytes per entry*: live \
-         bytes (counting allocator) after {} entries, each pid joining one of {} keys, pid index included. The last column \
+         as the key grows, and the registry with it. The rows *beside* hold the registry at \
+         the largest point's size instead: the smaller hot keys churned while another key \
+         holds the rest of the entries, so that the pid index and the tables stay as large \
+         at every point and only the hot key grows. Where the first curve falls and the \
+         second stays level, the fall comes from the registry's size, not from the hot \
+         key's. *bytes per entry*: live bytes (counting allocator) after {} entries, each \
+         pid joining one of {} keys, pid index included. The last column \
          divides regent's (partitioned by key) figure by the best non-regent peer's. \
          `regent (by pid)` spreads a key's entries over partitions by pid (Elixir's \
          `{{:duplicate, :pid}}`). The other peers are the bags a runtime would build from \

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::figures::ScaleResult;
-use super::plot::{self, Line, COLORS};
+use super::plot::{self, Axis, Line, COLORS};
 use crate::count::Count;
 use crate::report::{self, figure};
 use crate::Error;
@@ -277,12 +277,19 @@ fn memory(path: &Path, result: &ScaleResult) -> Result<(), Error> {
         lines.last_mut().expect("pushed above").points.push(point);
         last = Some(point);
     }
+    let axis = |desc, label| Axis {
+        desc,
+        log: false,
+        label,
+    };
     plot::lines(
         path,
         "Live memory over the run",
-        ("seconds", "live GiB"),
+        (
+            axis("seconds", plot::figure),
+            axis("live GiB", plot::figure),
+        ),
         &lines,
-        (false, plot::figure),
     )
 }
 
@@ -310,8 +317,18 @@ fn growth(path: &Path, result: &ScaleResult) -> Result<(), Error> {
     plot::lines(
         path,
         "Registration latency while the tables grow",
-        ("million processes spawned", "latency (log scale)"),
+        (
+            Axis {
+                desc: "million processes spawned",
+                log: false,
+                label: plot::figure,
+            },
+            Axis {
+                desc: "latency (log scale)",
+                log: true,
+                label: plot::nanos,
+            },
+        ),
         &lines,
-        (true, plot::nanos),
     )
 }

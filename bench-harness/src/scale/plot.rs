@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -14,13 +15,14 @@ const FONT: &str = "sans-serif";
 const SIZE: (u32, u32) = (760, 420);
 
 /// Tableau 10.
-pub const COLORS: [RGBColor; 6] = [
+pub const COLORS: [RGBColor; 7] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
 ];
 
 /// One line of a line chart.
@@ -69,52 +71,78 @@ pub fn bars(path: &Path, title: &str, y_desc: &str, bars: &[(String, f64)]) -> R
     Ok(())
 }
 
-/// A line chart over a linear x axis, with a linear or (if `log_y`) logarithmic y axis
-/// whose labels `y_label` writes.
+/// One axis of a line chart.
+#[derive(Debug, Clone, Copy)]
+pub struct Axis<'a> {
+    /// The axis title.
+    pub desc: &'a str,
+    /// A logarithmic scale over the points' range, or else a linear one from zero.
+    pub log: bool,
+    /// Writes a tick's label.
+    pub label: fn(f64) -> String,
+}
+
+/// A line chart of `lines` over the axes `x` and `y`.
 pub fn lines(
     path: &Path,
     title: &str,
-    (x_desc, y_desc): (&str, &str),
+    (x, y): (Axis<'_>, Axis<'_>),
     lines: &[Line],
-    (log_y, y_label): (bool, fn(f64) -> String),
 ) -> Result<(), Error> {
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
-    let points = || lines.iter().flat_map(|l| l.points.iter());
-    let x_max = points().map(|p| p.0).fold(0.0, f64::max).max(1e-9);
-    let y_max = points().map(|p| p.1).fold(0.0, f64::max);
-    if log_y {
-        let y_min = points()
-            .map(|p| p.1)
-            .filter(|&y| y > 0.0)
+    let values =
+        |axis: fn(&(f64, f64)) -> f64| lines.iter().flat_map(|l| l.points.iter()).map(axis);
+    let (x_max, y_max) = (
+        values(|p| p.0).fold(0.0, f64::max).max(1e-9),
+        values(|p| p.1).fold(0.0, f64::max),
+    );
+    // A log scale's range: the positive points', with room around them.
+    let log_range = |axis: fn(&(f64, f64)) -> f64, max: f64, room: f64| {
+        let min = values(axis)
+            .filter(|&v| v > 0.0)
             .fold(f64::INFINITY, f64::min);
-        let y_min = if y_min.is_finite() { y_min / 1.5 } else { 1.0 };
-        let mut chart = builder(&root, title).build_cartesian_2d(
-            0.0..x_max,
-            (y_min..(y_max * 1.5).max(y_min * 10.0)).log_scale(),
-        )?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .y_label_formatter(&|y| y_label(*y))
-            .label_style((FONT, 13))
-            .draw()?;
-        draw_lines(&mut chart, lines)?;
-    } else {
-        let mut chart =
-            builder(&root, title).build_cartesian_2d(0.0..x_max, 0.0..(y_max * 1.1).max(1e-9))?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .y_label_formatter(&|y| y_label(*y))
-            .label_style((FONT, 13))
-            .draw()?;
-        draw_lines(&mut chart, lines)?;
+        let min = if min.is_finite() { min / room } else { 1.0 };
+        (min..(max * room).max(min * 10.0)).log_scale()
+    };
+    let x_log = || log_range(|p| p.0, x_max, 1.2);
+    let y_log = || log_range(|p| p.1, y_max, 1.5);
+    let (x_lin, y_lin) = (0.0..x_max, 0.0..(y_max * 1.1).max(1e-9));
+    let axes = (x, y);
+    match (x.log, y.log) {
+        (false, false) => plot(&root, title, axes, (x_lin, y_lin), lines)?,
+        (false, true) => plot(&root, title, axes, (x_lin, y_log()), lines)?,
+        (true, false) => plot(&root, title, axes, (x_log(), y_lin), lines)?,
+        (true, true) => plot(&root, title, axes, (x_log(), y_log()), lines)?,
     }
     root.present()?;
     Ok(())
+}
+
+/// Draws `lines` on a chart over `ranges`, one per axis.
+fn plot<X, Y>(
+    root: &DrawingArea<SVGBackend<'_>, Shift>,
+    title: &str,
+    (x, y): (Axis<'_>, Axis<'_>),
+    ranges: (X, Y),
+    lines: &[Line],
+) -> Result<(), Error>
+where
+    X: AsRangedCoord<Value = f64>,
+    Y: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    let mut chart = builder(root, title).build_cartesian_2d(ranges.0, ranges.1)?;
+    chart
+        .configure_mesh()
+        .x_desc(x.desc)
+        .y_desc(y.desc)
+        .x_label_formatter(&|v| (x.label)(*v))
+        .y_label_formatter(&|v| (y.label)(*v))
+        .label_style((FONT, 13))
+        .draw()?;
+    draw_lines(&mut chart, lines)
 }
 
 fn builder<'a, 'b, 'c>(
@@ -148,14 +176,60 @@ where
             .label(line.name.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
     }
+    let corner = legend_corner(chart, lines);
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(corner)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.4))
         .label_font((FONT, 13))
         .draw()?;
     Ok(())
+}
+
+/// The plot's corner whose legend-sized box the lines cross least (the upper left on a
+/// tie), so that the legend hides as little of them as it can.
+fn legend_corner<X, Y>(
+    chart: &ChartContext<'_, SVGBackend<'_>, Cartesian2d<X, Y>>,
+    lines: &[Line],
+) -> SeriesLabelPosition
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    // The legend's size, as plotters lays it out for 13-pixel labels, by estimate.
+    let longest = lines
+        .iter()
+        .map(|l| l.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let w = 40 + 8 * i32::try_from(longest).unwrap_or(i32::MAX / 16);
+    let h = 12 + 18 * i32::try_from(lines.len()).unwrap_or(i32::MAX / 32);
+    // Pixels along every segment of every line.
+    let mut pixels = Vec::new();
+    for line in lines {
+        let at: Vec<(i32, i32)> = line.points.iter().map(|p| chart.backend_coord(p)).collect();
+        pixels.extend(at.first().copied());
+        for pair in at.windows(2) {
+            let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
+            pixels.extend((1..=16).map(|i| (x0 + (x1 - x0) * i / 16, y0 + (y1 - y0) * i / 16)));
+        }
+    }
+    let (xs, ys) = chart.plotting_area().get_pixel_range();
+    let corners = [
+        (SeriesLabelPosition::UpperLeft, xs.start, ys.start),
+        (SeriesLabelPosition::UpperRight, xs.end - w, ys.start),
+        (SeriesLabelPosition::LowerLeft, xs.start, ys.end - h),
+        (SeriesLabelPosition::LowerRight, xs.end - w, ys.end - h),
+    ];
+    corners
+        .into_iter()
+        .min_by_key(|&(_, x, y)| {
+            let inside =
+                |&&(px, py): &&(i32, i32)| (x..x + w).contains(&px) && (y..y + h).contains(&py);
+            pixels.iter().filter(inside).count()
+        })
+        .map_or(SeriesLabelPosition::UpperLeft, |c| c.0)
 }
 
 /// A number for a label, to about three significant digits.
@@ -177,7 +251,39 @@ pub fn nanos(ns: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{bars, lines, Line, COLORS};
+    use plotters::prelude::*;
+
+    use super::{bars, builder, legend_corner, lines, Axis, Line, COLORS};
+
+    #[test]
+    fn the_legend_goes_where_the_lines_are_not() {
+        let mut svg = String::new();
+        let root = SVGBackend::with_string(&mut svg, super::SIZE).into_drawing_area();
+        let chart = builder(&root, "corners")
+            .build_cartesian_2d(0.0..10.0, 0.0..10.0)
+            .unwrap();
+        let line = |points: Vec<(f64, f64)>| Line {
+            name: "a line".into(),
+            color: COLORS[0],
+            points,
+        };
+        // Along the top, and along the bottom's left half: the lower right is free.
+        let lines = [
+            line(vec![(0.0, 9.5), (10.0, 9.5)]),
+            line(vec![(0.0, 0.5), (5.0, 0.5)]),
+        ];
+        assert!(matches!(
+            legend_corner(&chart, &lines),
+            SeriesLabelPosition::LowerRight
+        ));
+        // Rising from the lower left to the upper right: either other corner is free, and
+        // the upper left wins the tie.
+        let rising = [line(vec![(0.0, 0.0), (10.0, 10.0)])];
+        assert!(matches!(
+            legend_corner(&chart, &rising),
+            SeriesLabelPosition::UpperLeft
+        ));
+    }
 
     #[test]
     fn draws_svg_without_system_fonts() {
@@ -197,12 +303,15 @@ mod tests {
             color: COLORS[0],
             points: (1..20).map(|x| (f64::from(x), k * f64::from(x))).collect(),
         };
+        let axis = |desc, log, label| Axis { desc, log, label };
         lines(
             &line_path,
             "latency",
-            ("processes", "ns"),
+            (
+                axis("processes", true, super::figure),
+                axis("ns", true, super::nanos),
+            ),
             &[line("p50", 10.0), line("p99", 100.0)],
-            (true, super::nanos),
         )
         .unwrap();
         for path in [bar_path, line_path] {
