@@ -486,11 +486,7 @@ fn tables(result: &DuplicateResult) -> String {
 /// (`churn.svg`, and `churn-fixed.svg` when there is a fixed-size curve); returns the
 /// markdown that shows them.
 fn churn_charts(report: &Path, result: &DuplicateResult) -> Result<String, Error> {
-    let stem = report
-        .file_stem()
-        .map_or_else(|| "duplicate".into(), |s| s.to_string_lossy().into_owned());
-    let dir = report.parent().unwrap_or(Path::new(".")).join(&stem);
-    fs::create_dir_all(&dir)?;
+    let (dir, stem) = report::chart_dir(report, "duplicate")?;
     let axes = (
         Axis {
             desc: "entries on the hot key (log scale)",

@@ -224,6 +224,21 @@ impl fmt::Display for Table {
     }
 }
 
+/// The folder for a report's charts, beside it and named after it (`reports/compare.md`
+/// → `reports/compare/`), created, and that name, which the report's links start with.
+///
+/// # Errors
+///
+/// If the folder could not be created.
+pub fn chart_dir(report: &Path, fallback: &str) -> io::Result<(PathBuf, String)> {
+    let stem = report
+        .file_stem()
+        .map_or_else(|| fallback.to_owned(), |s| s.to_string_lossy().into_owned());
+    let dir = report.parent().unwrap_or(Path::new(".")).join(&stem);
+    fs::create_dir_all(&dir)?;
+    Ok((dir, stem))
+}
+
 /// A progress bar for one phase on stderr; indicatif draws nothing when stderr is not a
 /// terminal.
 #[must_use]

@@ -6,6 +6,7 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use crate::scale::plot::{COLORS, FONT};
 use crate::Error;
 
 /// One chart: a group of bars per configuration, one bar per peer in each.
@@ -16,19 +17,6 @@ pub(super) struct Bars {
     /// Each peer's figure per group, `None` where it has none.
     pub series: Vec<(&'static str, Vec<Option<f64>>)>,
 }
-
-/// Tableau 10, in peer order: regent first.
-const COLORS: [RGBColor; 7] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-];
-
-const FONT: &str = "sans-serif";
 
 /// Pixels right of the plot for the legend.
 const LEGEND: u32 = 110;

@@ -69,12 +69,7 @@ fn batch_pairs() -> [(&'static str, Workload, &'static [Workload]); 3] {
 
 /// Writes the report to `path` and its charts to the folder beside it named after it.
 pub(super) fn write(path: &Path, json: &Path, result: &CompareResult) -> Result<(), Error> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let stem = path
-        .file_stem()
-        .map_or_else(|| "compare".into(), |s| s.to_string_lossy().into_owned());
-    let charts = dir.join(&stem);
-    fs::create_dir_all(&charts)?;
+    let (charts, stem) = report::chart_dir(path, "compare")?;
     let json = json.strip_prefix(report::workspace_dir()).unwrap_or(json);
     let run = &result.run;
 

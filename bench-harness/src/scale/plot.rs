@@ -11,10 +11,11 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::Error;
 
-const FONT: &str = "sans-serif";
+/// The charts' font family (no system font is read: the SVG names it).
+pub const FONT: &str = "sans-serif";
 const SIZE: (u32, u32) = (760, 420);
 
-/// Tableau 10.
+/// Tableau 10, in peer order where lines or bars are peers: regent first.
 pub const COLORS: [RGBColor; 7] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),

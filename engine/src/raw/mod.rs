@@ -19,7 +19,7 @@
 //! `OVERFLOW` (once set, for the array's life). A reader stops at the first group with a
 //! vacancy, as writers do, or at a full group without the mark: no record lies past it.
 //! At 10M keys a miss visited 1.44 groups on average; with the mark, a simulation of the
-//! probe puts it at 1.25, and every group less is a branch that a lookup often mispredicts.
+//! probe puts it at 1.25 (`docs/table.md` has what that measured as).
 //!
 //! Removal CASes `tag → TOMB`; the record's bytes stay in place for readers that already
 //! matched it, and its drop is deferred through the epoch. An update publishes the new record
