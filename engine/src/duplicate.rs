@@ -251,7 +251,7 @@ where
         let pid_hash = mark(self.hasher.hash_one(pid));
         // The entry goes into its slot first, unpublished: a monitor names its pid only
         // through its slots, so a fresh one is published with the slot in it.
-        let (bag, place) = self.reserve(self.table(key_hash, pid_hash), key_hash, key, guard);
+        let (bag, place) = self.take_place(self.table(key_hash, pid_hash), key_hash, key, guard);
         let (slot, grown) = bag.claim(place, pid, value);
         if grown > 0 {
             self.bag_bytes.add(grown);
@@ -618,9 +618,32 @@ where
         stats
     }
 
+    /// Grows the tables now, in the calling thread, so that `additional` more keys (and as
+    /// many more monitored pids) fit without growing again: what
+    /// [`capacity`](DuplicateBuilder::capacity) does at build time. Entries under a key
+    /// that already has some need no room here (they go in its bag), and with
+    /// [`PartitionBy::Pid`] a key takes room in each partition its registering pids hash
+    /// to. It also finishes any growth under way, as [`Unique::reserve`] describes, and,
+    /// like it, copies the entries that move in the calling thread while every other
+    /// operation goes on.
+    ///
+    /// # Panics
+    ///
+    /// If tables for that many keys would not fit in memory ("capacity overflow"); like
+    /// `Vec`, it aborts if the allocator cannot provide them.
+    ///
+    /// [`Unique::reserve`]: crate::Unique::reserve
+    pub fn reserve(&self, additional: usize) {
+        let guard = &self.epoch.pin();
+        let by_key = |r: &BagRef<K, V, P>| r.bag().hash();
+        self.bags.reserve(additional, &by_key, guard);
+        self.pids
+            .reserve(additional, &self.pid_hasher(guard), guard);
+    }
+
     /// Finds `key`'s bag in `table` and reserves a place in it, making the bag if there is
     /// none (or only a closing one).
-    fn reserve<'g>(
+    fn take_place<'g>(
         &self,
         table: &RawTable<BagRef<K, V, P>>,
         hash: u64,

@@ -153,8 +153,10 @@ unsafe impl<P: Copy> Record for Monitor<P> {
         // SAFETY: the caller passes a published record.
         let src = unsafe { &*src };
         // Acquire: the holder's data (a list it points to) must be visible to the copy's
-        // readers, which synchronize with the copy's publication.
-        let word = src.word.fetch_or(crate::raw::W_FROZEN, Ordering::Acquire);
+        // readers, which synchronize with the copy's publication. Release: a locker that
+        // sees the word frozen retries in the next array, which this thread saw installed
+        // (as the group's freeze in `migrate_group` does for writers).
+        let word = src.word.fetch_or(crate::raw::W_FROZEN, Ordering::AcqRel);
         // SAFETY: the caller passes a claimed, unwritten slot.
         unsafe {
             dst.write(Monitor {
@@ -221,8 +223,8 @@ unsafe impl<P> Record for SlotMonitor<P> {
     unsafe fn migrate(src: *const Self, dst: *mut Self) {
         // SAFETY: the caller passes a published record.
         let src = unsafe { &*src };
-        // Acquire: as in `Monitor`'s migration.
-        let word = src.word.fetch_or(crate::raw::W_FROZEN, Ordering::Acquire);
+        // AcqRel: as in `Monitor`'s migration.
+        let word = src.word.fetch_or(crate::raw::W_FROZEN, Ordering::AcqRel);
         // SAFETY: the caller passes a claimed, unwritten slot.
         unsafe {
             dst.write(SlotMonitor {

@@ -16,8 +16,9 @@
 //!   gproc [`await_registered`](Unique::await_registered),
 //!   [`register_or_lookup`](Unique::register_or_lookup) and
 //!   [`give_away`](Unique::give_away);
-//! * listeners ([`Event`]), [`Stats`] for watching table size, and process ids of the
-//!   runtime's own type ([`ProcessId`]).
+//! * listeners ([`Event`]), [`Stats`] for watching table size,
+//!   [`reserve`](Unique::reserve) to grow the tables before a bulk load, and process ids of
+//!   the runtime's own type ([`ProcessId`]).
 //!
 //! Underneath, each registry splits the hash space into partitions (one per core by
 //! default); each partition is an open-addressing table of inline, write-once records

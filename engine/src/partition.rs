@@ -3,7 +3,7 @@
 use crossbeam_epoch::Guard;
 use crossbeam_utils::CachePadded;
 
-use crate::raw::RawTable;
+use crate::raw::{RawTable, Record};
 use crate::stats::Stats;
 
 /// The most partitions a registry accepts.
@@ -46,6 +46,18 @@ impl<N> Partitioned<N> {
 
     pub(crate) fn len(&self) -> usize {
         self.tables.len()
+    }
+
+    /// Makes room in every table for its share of `additional` more entries, as `new` shares
+    /// a capacity out: see `RawTable::reserve`.
+    pub(crate) fn reserve(&self, additional: usize, rehash: &impl Fn(&N) -> u64, guard: &Guard)
+    where
+        N: Record,
+    {
+        let per_table = additional.div_ceil(self.tables.len());
+        for table in self.iter() {
+            table.reserve(per_table, rehash, guard);
+        }
     }
 
     /// Adds these tables' capacity, bytes and migrations under way to `stats`; returns the

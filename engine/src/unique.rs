@@ -970,6 +970,42 @@ impl<K: Hash + Eq, V, P: ProcessId, S: BuildHasher> Unique<K, V, P, S> {
         stats
     }
 
+    /// Grows the tables now, in the calling thread, so that `additional` more names (and
+    /// as many more monitored pids) fit without growing again: what
+    /// [`capacity`](UniqueBuilder::capacity) does at build time, for a registry that is
+    /// about to be loaded in bulk. Like the builder's capacity, the room is shared out
+    /// evenly among the partitions.
+    ///
+    /// It also finishes any growth under way. Only writers copy a growing table (readers
+    /// never write), so a registry whose writes stop just after a growth starts keeps
+    /// probing two arrays per lookup until it is written again; `reserve(0)` after a bulk
+    /// load ends that at once.
+    ///
+    /// The calling thread copies every entry that moves, so this costs time in proportion
+    /// to the registry's size, as [`Vec::reserve`] does; every other operation goes on
+    /// meanwhile, and writers help with the copy.
+    ///
+    /// # Panics
+    ///
+    /// If tables for that many entries would not fit in memory ("capacity overflow");
+    /// like `Vec`, it aborts if the allocator cannot provide them.
+    ///
+    /// ```
+    /// # use regent::{Pid, Unique};
+    /// let reg: Unique<u64, ()> = Unique::new();
+    /// reg.reserve(10_000);
+    /// let room = reg.stats().capacity;
+    /// for i in 0..10_000 {
+    ///     reg.register(Pid::new(i), i, ()).unwrap();
+    /// }
+    /// assert_eq!(reg.stats().capacity, room, "no growth while loading");
+    /// ```
+    pub fn reserve(&self, additional: usize) {
+        let guard = &self.epoch.pin();
+        self.names.reserve(additional, &self.key_hasher(), guard);
+        self.pids.reserve(additional, &self.pid_hasher(), guard);
+    }
+
     fn find<'g, Q>(&self, key: &Q, guard: &'g Guard) -> Option<&'g Entry<K, V, P>>
     where
         K: Borrow<Q>,

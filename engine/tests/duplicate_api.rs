@@ -401,3 +401,71 @@ fn stats_count_the_monitor_index_apart() {
         assert!(reg.stats().monitor_bytes <= before.monitor_bytes);
     });
 }
+
+#[test]
+fn reserve_grows_once_so_that_loading_does_not() {
+    for_each_dup_config(|partitions, by| {
+        let tracker = Tracker::new();
+        let reg = Duplicate::<u64, common::Counted>::builder()
+            .partitions(partitions)
+            .partition_by(by)
+            .build();
+        for k in 0..500 {
+            // Two entries per key, from two pids.
+            reg.register(pid(k), k, tracker.counted(k));
+            reg.register(pid(k + 1), k, tracker.counted(k));
+        }
+        let before = reg.stats();
+        reg.reserve(10_000);
+        let reserved = reg.stats();
+        assert_eq!(reserved.migrations, 0, "{reserved:?}");
+        assert!(
+            reserved.capacity > before.capacity,
+            "{before:?} -> {reserved:?}"
+        );
+        assert_eq!((reg.count(), reg.monitors()), (1_000, 501));
+        for k in 0..500 {
+            let mut held: Vec<_> = reg.lookup(&k).into_iter().map(|(p, v)| (p, v.id)).collect();
+            held.sort_unstable();
+            assert_eq!(held, [(pid(k), k), (pid(k + 1), k)], "key {k}");
+        }
+        // New keys, each from a new pid: what the reservation made room for.
+        for k in 1_000..11_000 {
+            reg.register(pid(k), k, tracker.counted(k));
+        }
+        let loaded = reg.stats();
+        assert_eq!(
+            (loaded.capacity, loaded.migrations),
+            (reserved.capacity, 0),
+            "the tables grew while loading what was reserved: {reserved:?} -> {loaded:?}"
+        );
+        assert_eq!(reg.count(), 11_000);
+        drop(reg);
+        tracker.assert_live(0);
+    });
+}
+
+#[test]
+fn reserve_finishes_a_growth_that_writes_left_under_way() {
+    for_each_dup_config(|partitions, by| {
+        let reg: Duplicate<u64, u64> = duplicate(partitions, by);
+        let mut k = 0;
+        while reg.stats().migrations == 0 {
+            reg.register(pid(k), k, k);
+            k += 1;
+        }
+        reg.reserve(0);
+        assert_eq!(reg.stats().migrations, 0, "{:?}", reg.stats());
+        assert_eq!(reg.count(), k as usize);
+        for key in 0..k {
+            assert_eq!(reg.lookup(&key), vec![(pid(key), key)]);
+        }
+        assert_dup_consistent(&reg);
+    });
+}
+
+#[test]
+#[should_panic(expected = "capacity overflow")]
+fn reserve_beyond_memory_panics() {
+    duplicate::<u64, u64>(2, PartitionBy::Key).reserve(usize::MAX);
+}

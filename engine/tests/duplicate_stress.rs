@@ -42,6 +42,10 @@ fn mixed_operations_on_hot_keys_from_every_core() {
                         while start.elapsed() < budget {
                             let pid = t << 32 | generation;
                             let key = rng.next_u64() % 8;
+                            if rng.next_u64() % 1024 == 0 {
+                                // Growth in this thread while the others write and dispatch.
+                                reg.reserve((rng.next_u64() % 10_000) as usize);
+                            }
                             match rng.next_u64() % 16 {
                                 0..=7 => {
                                     reg.register(Pid::new(pid), key, tracker.counted(pid));

@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use common::{assert_consistent, for_each_config, sorted, unique};
+use common::{assert_consistent, for_each_config, sorted, unique, Counted, Tracker};
 use regent::{AlreadyRegistered, Event, Pid, ProcessId, TryRegisterError, Unique};
 
 const A: Pid = Pid::new(1);
@@ -376,6 +376,85 @@ fn capacity_presizes_the_tables() {
         assert!(reg.stats().capacity >= 10_000, "{:?}", reg.stats());
         assert!(reg.is_empty());
     });
+}
+
+#[test]
+fn reserve_grows_once_so_that_loading_does_not() {
+    for_each_config(|p| {
+        let tracker = Tracker::new();
+        let reg = Unique::<u64, Counted>::builder().partitions(p).build();
+        for k in 0..1_000 {
+            reg.register(Pid::new(k % 97), k, tracker.counted(k))
+                .unwrap();
+        }
+        let before = reg.stats();
+        reg.reserve(20_000);
+        let reserved = reg.stats();
+        assert_eq!(reserved.migrations, 0, "{reserved:?}");
+        assert!(
+            reserved.capacity > before.capacity,
+            "{before:?} -> {reserved:?}"
+        );
+        // Every entry moved, none copied twice or dropped on the way.
+        assert_eq!((reg.count(), reg.monitors()), (1_000, 97));
+        for k in 0..1_000 {
+            assert_eq!(
+                reg.lookup(&k).map(|(pid, v)| (pid, v.id)),
+                Some((Pid::new(k % 97), k))
+            );
+        }
+        for k in 1_000..21_000 {
+            reg.register(Pid::new(k), k, tracker.counted(k)).unwrap();
+        }
+        let loaded = reg.stats();
+        assert_eq!(
+            (loaded.capacity, loaded.migrations),
+            (reserved.capacity, 0),
+            "the tables grew while loading what was reserved: {reserved:?} -> {loaded:?}"
+        );
+        assert_eq!(reg.count(), 21_000);
+        // Room that is already there is not reserved again.
+        reg.reserve(1_000);
+        assert_eq!(reg.stats().capacity, loaded.capacity);
+        drop(reg);
+        tracker.assert_live(0);
+    });
+}
+
+#[test]
+fn reserve_finishes_a_growth_that_writes_left_under_way() {
+    for_each_config(|p| {
+        let reg = unique::<u64, u64>(p);
+        let mut k = 0;
+        // Register until a write starts a growth and leaves it for later writes to copy.
+        while reg.stats().migrations == 0 {
+            reg.register(Pid::new(k), k, k * 10).unwrap();
+            k += 1;
+        }
+        reg.reserve(0);
+        let settled = reg.stats();
+        assert_eq!(settled.migrations, 0, "{settled:?}");
+        assert_eq!(reg.count(), k as usize);
+        for key in 0..k {
+            assert_eq!(reg.lookup(&key), Some((Pid::new(key), key * 10)));
+        }
+        assert_consistent(&reg);
+        // A settled table with room to spare is left as it is.
+        reg.reserve(0);
+        assert_eq!(reg.stats().capacity, settled.capacity);
+    });
+}
+
+#[test]
+#[should_panic(expected = "capacity overflow")]
+fn reserve_beyond_memory_panics() {
+    unique::<u64, u64>(2).reserve(usize::MAX);
+}
+
+#[test]
+#[should_panic(expected = "capacity overflow")]
+fn capacity_beyond_memory_panics() {
+    let _ = Unique::<u64>::builder().capacity(usize::MAX).build();
 }
 
 #[test]

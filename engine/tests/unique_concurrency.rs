@@ -502,3 +502,64 @@ fn batch_lookups_find_what_was_there_while_the_table_grows() {
         assert_consistent(&names);
     });
 }
+
+/// `reserve` copies whole tables in the calling thread while writers register, unregister
+/// and start growths of their own, and readers look up keys that must stay visible.
+#[test]
+fn reserve_while_others_write_and_read_loses_nothing() {
+    for_each_config(|partitions| {
+        let reg: Unique<u64, u64> = unique(partitions);
+        let per_writer = scaled(100_000) as u64;
+        // Keys registered by writer t so far: `t * per_writer ..` that plus published[t].
+        let published: Vec<AtomicU64> = (0..2).map(|_| AtomicU64::new(0)).collect();
+        let workers = Workers::new(2);
+        let reserves = AtomicU64::new(0);
+        thread::scope(|s| {
+            for t in 0..2u64 {
+                let (reg, published, workers) = (&reg, &published, &workers);
+                s.spawn(move || {
+                    workers.run(|| {
+                        for i in 0..per_writer {
+                            let k = t * per_writer + i;
+                            reg.register(Pid::new(k % 500), k, k).unwrap();
+                            // Every fourth key comes and goes again: tombstones to drop.
+                            let gone = (1 << 40) + k;
+                            if i % 4 == 0 {
+                                reg.register(Pid::new(k % 500), gone, k).unwrap();
+                                assert!(reg.unregister(Pid::new(k % 500), &gone));
+                            }
+                            published[t as usize].store(i + 1, SeqCst);
+                        }
+                    });
+                });
+            }
+            s.spawn(|| {
+                // Reservations of every size, from finishing a growth to doubling the table.
+                let mut rng = Rng::new(7);
+                while workers.running() {
+                    reg.reserve(rng.below(4 * per_writer) as usize);
+                    reserves.fetch_add(1, SeqCst);
+                }
+            });
+            s.spawn(|| {
+                let mut rng = Rng::new(11);
+                while workers.running() {
+                    let t = rng.below(2);
+                    let done = published[t as usize].load(SeqCst);
+                    if done > 0 {
+                        let k = t * per_writer + rng.below(done);
+                        assert_eq!(reg.lookup(&k), Some((Pid::new(k % 500), k)), "key {k}");
+                    }
+                }
+            });
+        });
+        assert!(reserves.load(SeqCst) > 0);
+        assert_eq!(reg.count() as u64, 2 * per_writer);
+        for k in 0..2 * per_writer {
+            assert_eq!(reg.lookup(&k), Some((Pid::new(k % 500), k)), "key {k}");
+        }
+        assert_consistent(&reg);
+        reg.reserve(0);
+        assert_eq!(reg.stats().migrations, 0);
+    });
+}

@@ -282,6 +282,11 @@ fn hammer(shared: &Shared, config: Config, t: usize, deadline: Option<Instant>) 
                 let n = reg.count_select(|_, p, _| parts(p).0 == t);
                 assert_eq!(n, books.total(), "count_select, thread {t}");
             }
+            931 if rng.below(10) == 0 => {
+                // Growth in this thread while the others write: nothing may move out of
+                // sight (the books are checked on every later call).
+                reg.reserve(rng.below(20_000) as usize);
+            }
             _ => {
                 if books.holder(key).is_some() {
                     assert!(reg.contains_key(&key), "key {key}");

@@ -62,7 +62,9 @@ impl<E: Lockable> RawTable<E> {
                 Probe::Found { g, i } => {
                     // SAFETY: published records outlive the guard.
                     let record = unsafe { &*array.record(g, i) };
-                    let word = record.word().load(Ordering::Relaxed);
+                    // Acquire: a frozen word sends us to the next array, which the Release
+                    // that froze it makes visible.
+                    let word = record.word().load(Ordering::Acquire);
                     if word & LOCKED != 0 {
                         spin(&backoff);
                         continue;
@@ -189,7 +191,8 @@ impl<'t, 'g, E: Lockable, R: Fn(&E) -> u64> Locked<'t, 'g, E, R> {
     fn store(&mut self, word: u64) {
         loop {
             // Release: publishes the holder's changes with the word; pairs with the Acquire
-            // CAS in `lock` and the Acquire loads of lock-free readers of the data.
+            // CAS in `lock` and the Acquire loads of lock-free readers of the data. Acquire
+            // on failure: the word was frozen, and `relocate` needs the next array it saw.
             if self
                 .record()
                 .word()
@@ -197,7 +200,7 @@ impl<'t, 'g, E: Lockable, R: Fn(&E) -> u64> Locked<'t, 'g, E, R> {
                     self.data | LOCKED,
                     word,
                     Ordering::Release,
-                    Ordering::Relaxed,
+                    Ordering::Acquire,
                 )
                 .is_ok()
             {
@@ -235,7 +238,9 @@ impl<'t, 'g, E: Lockable, R: Fn(&E) -> u64> Locked<'t, 'g, E, R> {
     fn remove(&mut self) {
         loop {
             let word = self.array.ctrl(self.g);
-            let ctrl = word.load(Ordering::Relaxed);
+            // Acquire: a frozen group sends us to the next array, which the Release that
+            // froze it makes visible (`relocate` may copy groups into it itself).
+            let ctrl = word.load(Ordering::Acquire);
             if ctrl & FROZEN != 0 {
                 // Copied (or being copied) with the lock held: remove the copy instead.
                 self.relocate();

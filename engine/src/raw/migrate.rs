@@ -15,6 +15,9 @@
 //! and retires the old array through the epoch. No operation waits for more than one group
 //! being copied, so tail latency stays flat while a table grows to tens of millions.
 //!
+//! `reserve` starts a migration on request instead (sized for the records asked for) and
+//! finishes it in the calling thread, after finishing any migration already under way.
+//!
 //! One migration runs at a time: `next` can only start its own once it is current. Sizing
 //! makes that the common case (`next` holds at least half the old slots and at most half
 //! load of live records, and every write copies `CHUNK` groups), and a writer that finds
@@ -114,6 +117,35 @@ impl<E: Record> RawTable<E> {
         self.promote(array, guard);
     }
 
+    /// Makes room, in the calling thread, for `additional` more records than the table holds
+    /// live: finishes any migration under way, then, unless the current array can take that
+    /// many more claims within its load limit, migrates into one sized for them at half load
+    /// (as `with_capacity` sizes a table) and finishes that too. Other threads keep reading
+    /// and writing throughout, and writers help with the copy as with any migration.
+    ///
+    /// # Panics
+    ///
+    /// If the array the reservation needs is too large for the address space.
+    pub(crate) fn reserve(&self, additional: usize, rehash: &impl Fn(&E) -> u64, guard: &Guard) {
+        loop {
+            let array = self.current(guard);
+            // Acquire: pairs with the Release CAS in `install_next`.
+            if !array.next.load(Ordering::Acquire).is_null() {
+                self.finish_migration(array, rehash, guard);
+                continue;
+            }
+            // Computed first: it panics on a reservation no array could hold, before the
+            // sums below could overflow.
+            let len = groups_for(array.live().saturating_add(additional));
+            if !array.over_limit(array.used.sum() + additional) {
+                return;
+            }
+            // Another thread may install its own `next` first (a write that passed the load
+            // limit): the next round finishes that one and checks again.
+            self.install_next(array, len.max(array.len() / 2));
+        }
+    }
+
     /// Copies the next unclaimed chunk of groups, if any is left.
     fn help(&self, array: &Array<E>, rehash: &impl Fn(&E) -> u64, guard: &Guard) {
         let start = array.claimed.fetch_add(CHUNK, Ordering::Relaxed);
@@ -151,9 +183,13 @@ impl<E: Record> RawTable<E> {
                 spin(&backoff);
                 continue;
             }
-            // Acquire: the records of the frozen group are read below.
+            // Acquire: the records of the frozen group are read below. Release: a writer
+            // that sees the group frozen retries in `next`, so it must then find `next`
+            // installed; this thread saw it installed before it froze anything, and the
+            // Release passes that on (with Acquire only, a writer could keep reading a
+            // stale `next` of null and retry forever: loom model 16 found that spin).
             if word
-                .compare_exchange_weak(ctrl, ctrl | FROZEN, Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange_weak(ctrl, ctrl | FROZEN, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
             {
                 break ctrl;
@@ -235,6 +271,12 @@ impl<E: Record> RawTable<E> {
         if force {
             len = len.max(array.len() * 2);
         }
+        self.install_next(array, len);
+    }
+
+    /// Installs a `next` array of `len` home groups behind `array`, unless another thread
+    /// installed one first.
+    fn install_next(&self, array: &Array<E>, len: usize) {
         let next = Box::into_raw(Box::new(Array::new(len)));
         // Release: publishes the new array's initialization; pairs with the Acquire loads
         // of `next` by writers and readers.

@@ -610,12 +610,18 @@ fn next_of<'g, E>(array: &Array<E>, _guard: &'g Guard) -> &'g Array<E> {
 }
 
 /// Home groups for `capacity` records at no more than half load.
+///
+/// # Panics
+///
+/// If so many groups would not fit in the address space (the allocation panics or aborts
+/// anyway; this keeps the arithmetic from wrapping to a tiny table first).
 fn groups_for(capacity: usize) -> usize {
-    capacity
-        .saturating_mul(2)
-        .div_ceil(WIDTH)
-        .next_power_of_two()
-        .max(MIN_GROUPS)
+    let groups = capacity.saturating_mul(2).div_ceil(WIDTH);
+    assert!(
+        groups <= isize::MAX as usize / 8 / (WIDTH + 1),
+        "capacity overflow: a table for {capacity} records does not fit in memory"
+    );
+    groups.next_power_of_two().max(MIN_GROUPS)
 }
 
 /// Allocates `layout`, zeroed if asked, or aborts through `handle_alloc_error` as `Box`
