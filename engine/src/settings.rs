@@ -76,6 +76,10 @@ macro_rules! settings_setters {
             }
 
             /// Sizes the tables for `n` keys (and as many monitored pids) without growing.
+            /// A live registry can do the same later with `reserve`.
+            ///
+            /// `build` panics ("capacity overflow") if tables for `n` keys would not fit in
+            /// memory, and, like `Vec`, aborts if the allocator cannot provide them.
             pub fn capacity(mut self, n: usize) -> Self {
                 self.settings.capacity = n;
                 self
