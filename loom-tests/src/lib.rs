@@ -64,6 +64,61 @@ pub fn registry_with_capacity<V: Send + Sync + 'static>(
     loom::sync::Arc::new(registry)
 }
 
+/// A fresh [`registry`] with keys 10 and 20 registered for `pid` (each valued at its pid's
+/// number): under `cfg(loom)` a table starts with two slots, so the name table is left
+/// mid-migration, the next array installed and nothing copied yet (models 5 and 16).
+///
+/// # Panics
+///
+/// If the table is not mid-migration after the setup (a change to loom's table sizes).
+#[must_use]
+pub fn registry_mid_migration(pid: Pid) -> loom::sync::Arc<Registry<u64>> {
+    let reg = registry::<u64>();
+    reg.register(pid, 10, pid.get()).unwrap();
+    reg.register(pid, 20, pid.get()).unwrap();
+    assert_eq!(
+        reg.stats().migrations,
+        1,
+        "setup must leave the name table mid-migration"
+    );
+    reg
+}
+
+/// Asserts that `reg` holds exactly `expected`, each key valued at its pid's number, by
+/// every view: `count`, a full `select` (each key once), `lookup`, each pid's `keys` and
+/// `monitors`.
+///
+/// # Panics
+///
+/// On the first view that disagrees.
+pub fn assert_holds_exactly(reg: &Registry<u64>, expected: &[(u64, Pid)]) {
+    assert_eq!(reg.count(), expected.len(), "count");
+    let mut all = reg.select(|&key, pid, &value| Some((key, pid, value)));
+    all.sort_unstable();
+    let mut listed: Vec<_> = expected
+        .iter()
+        .map(|&(key, pid)| (key, pid, pid.get()))
+        .collect();
+    listed.sort_unstable();
+    assert_eq!(all, listed, "select must see every key exactly once");
+    for &(key, pid) in expected {
+        assert_eq!(reg.lookup(&key), Some((pid, pid.get())), "lookup({key})");
+    }
+    let pids: HashSet<Pid> = expected.iter().map(|&(_, pid)| pid).collect();
+    for &pid in &pids {
+        let mut held = reg.keys(pid);
+        held.sort_unstable();
+        let mut keys: Vec<u64> = expected
+            .iter()
+            .filter(|&&(_, p)| p == pid)
+            .map(|&(key, _)| key)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(held, keys, "keys({pid})");
+    }
+    assert_eq!(reg.monitors(), pids.len(), "monitors");
+}
+
 /// A duplicate registry as the models use it: one partition, partitioned `by`.
 pub type Bags<V> = Duplicate<u64, V, Pid, FixedHasher>;
 

@@ -3,7 +3,7 @@
 
 use loom::thread;
 use regent::Pid;
-use regent_loom::{model, registry};
+use regent_loom::{assert_holds_exactly, model, registry, registry_mid_migration};
 
 const P1: Pid = Pid::new(1);
 const P2: Pid = Pid::new(2);
@@ -27,15 +27,8 @@ const P2: Pid = Pid::new(2);
 #[test]
 fn growth_under_concurrent_inserts() {
     model(|| {
-        let reg = registry::<u64>();
-        let fresh_capacity = reg.stats().capacity;
-        reg.register(P1, 10, P1.get()).unwrap();
-        reg.register(P1, 20, P1.get()).unwrap();
-        assert_eq!(
-            reg.stats().migrations,
-            1,
-            "setup must leave the name table mid-migration"
-        );
+        let fresh_capacity = registry::<u64>().stats().capacity;
+        let reg = registry_mid_migration(P1);
 
         let writer = {
             let reg = reg.clone();
@@ -49,24 +42,7 @@ fn growth_under_concurrent_inserts() {
         );
         writer.join().unwrap();
 
-        let expected = [(10, P1), (11, P1), (20, P1), (21, P2)];
-        assert_eq!(reg.count(), expected.len());
-        let mut all = reg.select(|&key, pid, &value| Some((key, pid, value)));
-        all.sort_unstable();
-        let listed: Vec<_> = expected
-            .iter()
-            .map(|&(key, pid)| (key, pid, pid.get()))
-            .collect();
-        assert_eq!(all, listed, "select must see every key exactly once");
-        for (key, pid) in expected {
-            assert_eq!(reg.lookup(&key), Some((pid, pid.get())));
-        }
-        for (pid, keys) in [(P1, &[10, 11, 20][..]), (P2, &[21])] {
-            let mut held = reg.keys(pid);
-            held.sort_unstable();
-            assert_eq!(held, keys, "keys({pid})");
-        }
-        assert_eq!(reg.monitors(), 2);
+        assert_holds_exactly(&reg, &[(10, P1), (11, P1), (20, P1), (21, P2)]);
         assert!(
             reg.stats().capacity > fresh_capacity,
             "the tables never grew"

@@ -3,7 +3,7 @@
 
 use loom::thread;
 use regent::Pid;
-use regent_loom::{model, registry};
+use regent_loom::{assert_holds_exactly, model, registry_mid_migration};
 
 const P1: Pid = Pid::new(1);
 
@@ -33,14 +33,7 @@ const P1: Pid = Pid::new(1);
 #[test]
 fn reserve_races_a_writer_through_two_migrations() {
     model(|| {
-        let reg = registry::<u64>();
-        reg.register(P1, 10, P1.get()).unwrap();
-        reg.register(P1, 20, P1.get()).unwrap();
-        assert_eq!(
-            reg.stats().migrations,
-            1,
-            "setup must leave the name table mid-migration"
-        );
+        let reg = registry_mid_migration(P1);
 
         let reserver = {
             let reg = reg.clone();
@@ -54,22 +47,7 @@ fn reserve_races_a_writer_through_two_migrations() {
         );
         reserver.join().unwrap();
 
-        let expected = [(10, P1), (20, P1), (21, P1)];
-        assert_eq!(reg.count(), expected.len());
-        let mut all = reg.select(|&key, pid, &value| Some((key, pid, value)));
-        all.sort_unstable();
-        let listed: Vec<_> = expected
-            .iter()
-            .map(|&(key, pid)| (key, pid, pid.get()))
-            .collect();
-        assert_eq!(all, listed, "select must see every key exactly once");
-        for (key, pid) in expected {
-            assert_eq!(reg.lookup(&key), Some((pid, pid.get())));
-        }
-        let mut held = reg.keys(P1);
-        held.sort_unstable();
-        assert_eq!(held, [10, 20, 21], "keys({P1})");
-        assert_eq!(reg.monitors(), 1);
+        assert_holds_exactly(&reg, &[(10, P1), (20, P1), (21, P1)]);
         assert_eq!(reg.stats().migrations, 0, "a migration left under way");
         // The reservation was for the live keys and pids and two more of each.
         for key in 30..32 {
