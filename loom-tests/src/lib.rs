@@ -5,7 +5,7 @@
 #![cfg(loom)]
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -67,13 +67,15 @@ pub fn registry_with_capacity<V: Send + Sync + 'static>(
 /// A fresh [`registry`] with keys 10 and 20 registered for `pid` (each valued at its pid's
 /// number): under `cfg(loom)` a table starts with two slots, so the name table is left
 /// mid-migration, the next array installed and nothing copied yet (models 5 and 16).
+/// Also returns the capacity the registry had before the setup.
 ///
 /// # Panics
 ///
 /// If the table is not mid-migration after the setup (a change to loom's table sizes).
 #[must_use]
-pub fn registry_mid_migration(pid: Pid) -> loom::sync::Arc<Registry<u64>> {
+pub fn registry_mid_migration(pid: Pid) -> (loom::sync::Arc<Registry<u64>>, usize) {
     let reg = registry::<u64>();
+    let fresh_capacity = reg.stats().capacity;
     reg.register(pid, 10, pid.get()).unwrap();
     reg.register(pid, 20, pid.get()).unwrap();
     assert_eq!(
@@ -81,7 +83,7 @@ pub fn registry_mid_migration(pid: Pid) -> loom::sync::Arc<Registry<u64>> {
         1,
         "setup must leave the name table mid-migration"
     );
-    reg
+    (reg, fresh_capacity)
 }
 
 /// Asserts that `reg` holds exactly `expected`, each key valued at its pid's number, by
@@ -104,7 +106,10 @@ pub fn assert_holds_exactly(reg: &Registry<u64>, expected: &[(u64, Pid)]) {
     for &(key, pid) in expected {
         assert_eq!(reg.lookup(&key), Some((pid, pid.get())), "lookup({key})");
     }
-    let pids: HashSet<Pid> = expected.iter().map(|&(_, pid)| pid).collect();
+    // Ordered: a model must run the same operations in every execution, and a `HashSet`
+    // would visit the pids in a different order each time (loom: "Is the model fully
+    // deterministic?").
+    let pids: BTreeSet<Pid> = expected.iter().map(|&(_, pid)| pid).collect();
     for &pid in &pids {
         let mut held = reg.keys(pid);
         held.sort_unstable();

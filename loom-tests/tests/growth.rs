@@ -3,7 +3,7 @@
 
 use loom::thread;
 use regent::Pid;
-use regent_loom::{assert_holds_exactly, model, registry, registry_mid_migration};
+use regent_loom::{assert_holds_exactly, model, registry_mid_migration};
 
 const P1: Pid = Pid::new(1);
 const P2: Pid = Pid::new(2);
@@ -27,8 +27,7 @@ const P2: Pid = Pid::new(2);
 #[test]
 fn growth_under_concurrent_inserts() {
     model(|| {
-        let fresh_capacity = registry::<u64>().stats().capacity;
-        let reg = registry_mid_migration(P1);
+        let (reg, fresh_capacity) = registry_mid_migration(P1);
 
         let writer = {
             let reg = reg.clone();

@@ -33,7 +33,7 @@ const P1: Pid = Pid::new(1);
 #[test]
 fn reserve_races_a_writer_through_two_migrations() {
     model(|| {
-        let reg = registry_mid_migration(P1);
+        let (reg, _) = registry_mid_migration(P1);
 
         let reserver = {
             let reg = reg.clone();
