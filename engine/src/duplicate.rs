@@ -611,6 +611,7 @@ where
             monitors: self.monitors.sum(),
             entry_bytes: lists + self.bag_bytes.sum(),
             retired_bytes: reclaim::retired_bytes(),
+            drop_panics: reclaim::drop_panics(),
             ..Stats::default()
         };
         self.bags.add_to(&mut stats, guard);
@@ -685,6 +686,14 @@ where
         if let Some(spare) = spare {
             // SAFETY: never published.
             unsafe { Bag::discard(spare) };
+        }
+        // The caller's copy of a key that has a bag already. A panic of its `Drop` must not
+        // unwind past the place reserved above, which would then never be filled (the bag
+        // could never close): it is contained, as in reclamation.
+        if let Some(key) = key {
+            if core::mem::needs_drop::<K>() {
+                reclaim::contain(move || drop(key));
+            }
         }
         found
     }

@@ -31,6 +31,27 @@
 //!
 //! The pid is an argument because Rust has no `self()`. A runtime calls `register` for a
 //! pid only while that pid is alive, and `process_down(pid)` once when it exits.
+//!
+//! # Panics in `Drop`
+//!
+//! A registry drops a removed key or value late: once no reader can still hold it, in
+//! whichever thread next collects crossbeam-epoch's garbage (at the start of any call that
+//! pins, or in [`reclaim`]). A panic from its `Drop` impl would have no caller to go to,
+//! so regent catches it where it happens, after the panic hook has reported it as usual,
+//! and counts it in [`Stats::drop_panics`]. That key or value is not touched again (a
+//! panicking `Drop` still drops its fields while unwinding); every other entry and all
+//! other garbage are dropped and freed as usual; counts and [`Stats::retired_bytes`] stay
+//! exact. The same holds when a registry is dropped with entries in it, and for the copy
+//! of a key that [`Duplicate::register`] drops because the key has a bag already. A unique
+//! entry whose key and value both panic aborts the process, as any drop glue that panics
+//! while unwinding does.
+//!
+//! What a call hands back or turns down is its caller's to drop, and a panic there reaches
+//! that caller: the key and value in a registration error, the clones that
+//! [`Unique::update_value`] returns, the key and value that
+//! [`Unique::register_or_lookup`] turns down, and metadata that `put_meta` replaces or
+//! `delete_meta` deletes (dropped after the registry's metadata lock is released, so a
+//! `Drop` may read the metadata).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 

@@ -13,10 +13,13 @@ pub(crate) struct Meta(RwLock<HashMap<String, Value>>);
 
 impl Meta {
     pub(crate) fn put<T: Any + Send + Sync>(&self, key: String, value: T) {
-        self.0
+        let old = self
+            .0
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(key, Arc::new(value));
+        // Dropped here, after the lock: a `Drop` that reads the meta does not deadlock.
+        drop(old);
     }
 
     pub(crate) fn get<T: Any + Send + Sync>(&self, key: &str) -> Option<Arc<T>> {
@@ -30,11 +33,13 @@ impl Meta {
     }
 
     pub(crate) fn delete(&self, key: &str) -> bool {
-        self.0
+        let old = self
+            .0
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(key)
-            .is_some()
+            .remove(key);
+        // As in `put`: the value is dropped after the lock.
+        old.is_some()
     }
 }
 

@@ -35,6 +35,41 @@ pub(crate) fn retired_bytes() -> usize {
     return RETIRED.load(crate::sync::stats::Ordering::Relaxed).max(0) as usize;
 }
 
+/// Panics caught by [`contain`], process-wide (as `RETIRED`): outside every protocol, so a
+/// std atomic under loom too.
+static DROP_PANICS: crate::sync::stats::AtomicUsize = crate::sync::stats::AtomicUsize::new(0);
+
+/// Panics that keys' and values' `Drop` impls raised since the process started.
+pub(crate) fn drop_panics() -> usize {
+    DROP_PANICS.load(crate::sync::stats::Ordering::Relaxed)
+}
+
+/// Runs `drop`, which drops keys or values of the user's types, and catches a panic it
+/// raises: counted in `DROP_PANICS`, after the panic hook has reported it.
+///
+/// Keys and values are dropped late, by the epoch, in whichever thread happens to collect
+/// garbage (any call that pins): a panic there has no caller to go to. Let through, it
+/// would surface in an unrelated call, of regent or of any other user of the global
+/// collector, and unwind out of crossbeam-epoch's garbage bag, which then never runs the
+/// bag's other deferred functions (crossbeam-rs/crossbeam#206): up to 63 other values
+/// never dropped, and the `RETIRED` count never brought back down. Caught here, the one
+/// value is dropped as far as its drop glue got (a panicking `Drop` still drops the
+/// value's fields while unwinding), never touched again, and everything else proceeds.
+/// Registry teardown and the other drops of user data inside regent go through here too,
+/// so the rule is one: a panicking `Drop` of a key or value never escapes regent.
+#[inline]
+pub(crate) fn contain(drop: impl FnOnce()) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(drop)) {
+        DROP_PANICS.fetch_add(1, crate::sync::stats::Ordering::Relaxed);
+        // A payload is any type, whose own drop may panic in turn: forget such a one.
+        if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            core::mem::drop(payload)
+        })) {
+            core::mem::forget(again);
+        }
+    }
+}
+
 /// Hands `ptr` to the collector: `free(ptr)` runs once no thread can still read it.
 ///
 /// # Safety
@@ -82,7 +117,7 @@ pub(crate) unsafe fn defer_drop<T>(guard: &Guard, value: T) {
     // crossbeam-epoch keeps up to three words inline and boxes anything larger.
     unsafe {
         guard.defer_unchecked(move || {
-            drop(value);
+            contain(move || drop(value));
             add_retired(-(core::mem::size_of::<T>() as isize));
         });
     }

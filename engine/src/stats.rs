@@ -28,6 +28,12 @@ pub struct Stats {
     /// The monitor index's share of the bytes above: its tables (counted in `table_bytes`)
     /// and the key lists of pids that hold several entries (counted in `entry_bytes`).
     pub monitor_bytes: usize,
+    /// Panics raised by keys' and values' `Drop` impls that regent caught, in any registry
+    /// of this process since it started (process-wide, as `retired_bytes`). regent drops
+    /// removed keys and values late, in whichever thread collects the epoch's garbage, so it
+    /// catches such a panic where it happens (the panic hook has reported it by then) rather
+    /// than let it surface in an unrelated call; see the crate docs, "Panics in `Drop`".
+    pub drop_panics: usize,
 }
 
 impl Stats {

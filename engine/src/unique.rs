@@ -963,6 +963,7 @@ impl<K: Hash + Eq, V, P: ProcessId, S: BuildHasher> Unique<K, V, P, S> {
             monitors: self.monitors.sum(),
             entry_bytes: lists,
             retired_bytes: reclaim::retired_bytes(),
+            drop_panics: reclaim::drop_panics(),
             ..Stats::default()
         };
         self.names.add_to(&mut stats, guard);
@@ -1143,8 +1144,9 @@ impl<K, V, P, S> Drop for Unique<K, V, P, S> {
     fn drop(&mut self) {
         for table in self.names.iter_mut() {
             // SAFETY: `&mut self`: no other thread is inside; each live entry is dropped
-            // once, here, and its slot is freed with the array without a second drop.
-            table.drain(|entry| unsafe { ptr::drop_in_place(entry) });
+            // once, here, and its slot is freed with the array without a second drop. A
+            // panicking `Drop` of a key or value is contained, as in reclamation.
+            table.drain(|entry| reclaim::contain(|| unsafe { ptr::drop_in_place(entry) }));
         }
         monitor::free_all(&mut self.pids);
     }

@@ -66,7 +66,7 @@ use core::ptr;
 use crossbeam_epoch::Guard;
 use crossbeam_utils::CachePadded;
 
-use crate::reclaim::{add_retired, defer};
+use crate::reclaim::{add_retired, contain, defer};
 use crate::sync::{fence, AtomicPtr, AtomicU32, AtomicUsize, Cell, Ordering};
 
 /// Control word: a published entry (the rest of the word is its bag's address, and the
@@ -208,8 +208,8 @@ impl<K, V, P: Copy> Bag<K, V, P> {
     ///
     /// `bag` came from `new` and no other thread ever saw it.
     pub(crate) unsafe fn discard(bag: *mut Bag<K, V, P>) {
-        // SAFETY: as the caller guarantees; it holds no entry.
-        drop(unsafe { Box::from_raw(bag) });
+        // SAFETY: as the caller guarantees; it holds no entry. Its key is the caller's.
+        contain(|| drop(unsafe { Box::from_raw(bag) }));
     }
 
     /// The key's hash (its mark), kept so that a migration need not hash the key again.
@@ -508,7 +508,7 @@ impl<K, V, P: Copy> Bag<K, V, P> {
             // Relaxed: the word `remove` stored (DEAD and the stripe), which nobody has
             // changed since; the epoch orders this after it.
             let stripe = (slot.ctrl.load(Ordering::Relaxed) & STRIPE_BITS) >> STRIPE_SHIFT;
-            (*slot.value.get_mut()).assume_init_drop();
+            drop_value(slot);
             push_free(&(*bag).share(stripe).free, slot);
             Bag::release_on(bag, stripe);
         }
@@ -601,8 +601,9 @@ impl<K, V, P> Bag<K, V, P> {
             // Acquire: pairs with every other holder's Release decrement.
             fence(Ordering::Acquire);
             // SAFETY: the last reference: nobody can reach the bag any more. Its live
-            // values were dropped by their removal or by `drop_entries`.
-            drop(unsafe { Box::from_raw(bag) });
+            // values were dropped by their removal or by `drop_entries`. The key is the
+            // user's: its drop is contained.
+            contain(|| drop(unsafe { Box::from_raw(bag) }));
         }
     }
 
@@ -639,7 +640,7 @@ impl<K, V, P> Bag<K, V, P> {
             for slot in unsafe { Segment::slots(segment) } {
                 if slot.ctrl.load(Ordering::Relaxed) & LIVE != 0 {
                     // SAFETY: a live value is dropped once: here, never by a reclamation.
-                    unsafe { (*slot.value.get_mut()).assume_init_drop() };
+                    unsafe { drop_value(slot) };
                     slot.ctrl.store(DEAD, Ordering::Relaxed);
                 }
             }
@@ -1001,6 +1002,22 @@ fn pop_free<V, P>(free: &AtomicPtr<Slot<V, P>>) -> Option<&Slot<V, P>> {
             Ok(_) => return Some(slot),
             Err(now) => head = now,
         }
+    }
+}
+
+/// Drops the value in `slot`. A panic of the value's `Drop` is caught and counted
+/// (`reclaim::contain`): a reclamation runs in whatever thread collects garbage.
+///
+/// # Safety
+///
+/// The slot holds a value that nobody reads any more; it is dropped once, here.
+unsafe fn drop_value<V, P>(slot: &Slot<V, P>) {
+    // Taken even for a value without drop glue: under loom this is the write that a racing
+    // reader of the value is checked against.
+    let value = slot.value.get_mut();
+    if core::mem::needs_drop::<V>() {
+        // SAFETY: as the caller guarantees.
+        contain(|| unsafe { (*value).assume_init_drop() });
     }
 }
 
