@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs three suites under valgrind memcheck and prints each summary:
+# Runs four suites under valgrind memcheck and prints each summary:
 #
 # - the small stress workload (`small_mixed_run_for_valgrind` in
 #   engine/tests/unique_stress.rs: 2 threads of mixed operations on one registry, partitions
@@ -9,7 +9,11 @@
 #   allocations;
 # - every test of engine/tests/migration_reads.rs: reads of tables left mid-migration after
 #   the records a migration copied changed and what the old copies point to was freed (the
-#   read of freed memory they would catch shows only to memcheck, or as a rare crash).
+#   read of freed memory they would catch shows only to memcheck, or as a rare crash);
+# - every test of engine/tests/hash_panics.rs: registrations undone when a key's or pid's
+#   `Eq` panics, among them a duplicate entry given back to its bag unpublished (a bag
+#   reference miscounted there frees the bag before its last slot is reclaimed, a
+#   use-after-free that only memcheck sees).
 #
 # Fails on any memcheck error, on any "definitely lost" block, and on any "possibly lost"
 # block allocated by regent or crossbeam. std keeps the main thread's `Thread` handle in a
@@ -72,4 +76,5 @@ status=0
 memcheck unique_stress small_mixed_run_for_valgrind --exact || status=$?
 memcheck duplicate_api || status=$?
 memcheck migration_reads || status=$?
+memcheck hash_panics || status=$?
 exit "$status"

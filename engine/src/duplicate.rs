@@ -7,6 +7,7 @@ use core::marker::PhantomData;
 use core::ptr;
 
 use crossbeam_epoch::Guard;
+use scopeguard::ScopeGuard;
 
 use crate::batch;
 use crate::counter::Counter;
@@ -17,7 +18,7 @@ use crate::meta::{meta_and_lock, Meta};
 use crate::monitor;
 use crate::partition::Partitioned;
 use crate::pid::{Pid, ProcessId};
-use crate::raw::{mark, Bag, LockWord, Place, RawTable, Slot};
+use crate::raw::{mark, Bag, LockWord, Place, RawTable, Removed, Slot};
 use crate::reclaim::{self, Epoch};
 use crate::settings::{settings_setters, Settings};
 use crate::stats::Stats;
@@ -78,8 +79,8 @@ pub enum PartitionBy {
 /// assert_eq!(topics.count(), 0);
 /// ```
 ///
-/// Keys' and pids' `Hash` and `Eq` must not panic (see [`Unique`](crate::Unique)); a pid's
-/// are also called while a registration holds its written but unpublished entry.
+/// Keys' and pids' `Hash` and `Eq` should not panic; what happens if one does is in the
+/// crate docs ("Panics in `Hash` and `Eq`").
 pub struct Duplicate<K, V = (), P = Pid, S = DefaultHashBuilder> {
     /// One bag per key (per partition, under `PartitionBy::Pid`), by hash of key.
     bags: Partitioned<BagRef<K, V, P>>,
@@ -257,7 +258,17 @@ where
             self.bag_bytes.add(grown);
         }
         // The pid's lock is held across the publication, so a racing `process_down` of the
-        // pid (a runtime bug, but not UB) sees the entry or waits for it.
+        // pid (a runtime bug, but not UB) sees the entry or waits for it. Taking it runs
+        // the pids' `Eq`: if that panics, the written entry's place is given back
+        // unpublished (held, the bag could never close).
+        let unwritten = scopeguard::guard_on_unwind((), |()| {
+            // SAFETY: claimed above for `place`, unpublished; retired once, here.
+            unsafe {
+                let removed = bag.abandon(slot, place);
+                self.close_emptied(removed, pid_hash, guard);
+                Bag::retire_slot(bag, slot, guard);
+            }
+        });
         let by_pid = self.pid_hasher(guard);
         let mut lock = self
             .pids
@@ -270,6 +281,7 @@ where
                 guard,
             )
             .expect("a fresh monitor is always placed");
+        ScopeGuard::into_inner(unwritten);
         bag.publish(slot, place);
         let fresh = lock.is_fresh();
         if !fresh {
@@ -653,27 +665,31 @@ where
     ) -> (&'g Bag<K, V, P>, Place) {
         let rehash = |r: &BagRef<K, V, P>| r.bag().hash();
         let mut key = Some(key);
-        let mut spare: Option<*mut Bag<K, V, P>> = None;
+        // A bag made here that is not in the table (yet, or because another registrant's
+        // won): discarded on the way out, also when the keys' `Eq` panics.
+        let mut spare = scopeguard::guard(None::<*mut Bag<K, V, P>>, |spare| {
+            if let Some(spare) = spare {
+                // SAFETY: never published.
+                unsafe { Bag::discard(spare) };
+            }
+        });
         let found = loop {
             let wanted = |r: &BagRef<K, V, P>| Some(r.bag().key()) == key.as_ref();
             let existing = match table.find(hash, wanted, guard) {
                 Some(r) => r.bag(),
                 None => {
-                    let fresh = spare
-                        .take()
-                        .unwrap_or_else(|| Bag::new(hash, key.take().expect("moved once")));
+                    let fresh = *spare
+                        .get_or_insert_with(|| Bag::new(hash, key.take().expect("moved once")));
                     let same =
                         |a: &BagRef<K, V, P>, b: &BagRef<K, V, P>| a.bag().key() == b.bag().key();
                     match table.insert(hash, BagRef(fresh), same, &rehash, guard) {
                         Ok(r) => {
+                            *spare = None;
                             self.bag_bytes.add(r.bag().bytes());
                             // Its creator's reservation comes with it.
                             return (r.bag(), Place::FIRST);
                         }
-                        Err((mine, theirs)) => {
-                            spare = Some(mine.0);
-                            theirs.bag()
-                        }
+                        Err((_, theirs)) => theirs.bag(),
                     }
                 }
             };
@@ -683,10 +699,7 @@ where
             // It emptied and is closing: help take it out, then make a new one.
             table.remove(hash, |r| ptr::eq(r.0, existing), &rehash, guard);
         };
-        if let Some(spare) = spare {
-            // SAFETY: never published.
-            unsafe { Bag::discard(spare) };
-        }
+        drop(spare);
         // The caller's copy of a key that has a bag already. A panic of its `Drop` must not
         // unwind past the place reserved above, which would then never be filled (the bag
         // could never close): it is contained, as in reclamation.
@@ -714,6 +727,18 @@ where
         // SAFETY: as the caller guarantees.
         let removed = unsafe { Bag::remove(slot) };
         let bag = removed.bag;
+        // SAFETY: `removed` is the removal just made.
+        unsafe { self.close_emptied(removed, pid_hash, guard) };
+        (bag, slot)
+    }
+
+    /// Takes the bag of a removal out of its table and retires it, if the removal closed it.
+    ///
+    /// # Safety
+    ///
+    /// `removed` comes from a `Bag::remove` or `Bag::abandon` just made, and is handled once.
+    unsafe fn close_emptied(&self, removed: Removed<'_, K, V, P>, pid_hash: u64, guard: &Guard) {
+        let bag = removed.bag;
         if removed.closed {
             let rehash = |r: &BagRef<K, V, P>| r.bag().hash();
             self.table(bag.hash(), pid_hash).remove(
@@ -728,7 +753,6 @@ where
             // it allocated for the monitors that still name them.
             unsafe { Bag::retire(bag, guard) };
         }
-        (bag, slot)
     }
 
     /// Calls `f` with each bag of `key`: one under `PartitionBy::Key`, up to one per

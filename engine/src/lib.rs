@@ -52,6 +52,23 @@
 //! [`Unique::register_or_lookup`] turns down, and metadata that `put_meta` replaces or
 //! `delete_meta` deletes (dropped after the registry's metadata lock is released, so a
 //! `Drop` may read the metadata).
+//!
+//! # Panics in `Hash` and `Eq`
+//!
+//! Keys' and pids' `Hash` and `Eq` impls (and the registry's `BuildHasher`) should not
+//! panic; derived impls on plain data never do. If one does while a call hashes or compares
+//! the caller's own key or pid, the panic reaches that caller and the registry is as if the
+//! call had not been made: no entry, no monitor, no count changed, and the key and value
+//! are dropped. (A [`Duplicate`] registration may already have written its entry into the
+//! key's bag when the pid's `Eq` panics: it is given back unpublished, so no reader sees it,
+//! and the bag can still close.)
+//!
+//! A table that grows rehashes the keys (and pids) it holds, in whichever writer is copying
+//! them. A `Hash` that panics there would leave the group being copied frozen for good, and
+//! every later writer of that group waiting for it. regent aborts the process instead, after
+//! printing why: a loud failure rather than a silent hang. A `Hash` that gives a stored key
+//! a different hash from the one it had when registered is a logic error, as for any hash
+//! map: the registry stays memory-safe, but may then not find that key.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 

@@ -7,8 +7,9 @@ use core::hash::Hash;
 ///
 /// Any `Copy + Eq + Hash + Send + Sync + 'static` type is a process id through the blanket
 /// impl, so a runtime plugs in its own task or actor id unchanged. [`Pid`] is the default.
-/// Its `Hash` and `Eq` must not panic: the registries call them inside their tables'
-/// migrations (derived impls on plain ids never do).
+/// Its `Hash` and `Eq` should not panic (derived impls on plain ids never do): the
+/// registries rehash pids when their tables grow, and a panic there aborts the process
+/// (the crate docs, "Panics in `Hash` and `Eq`").
 pub trait ProcessId: Copy + Eq + Hash + Send + Sync + 'static {}
 
 impl<T: Copy + Eq + Hash + Send + Sync + 'static> ProcessId for T {}

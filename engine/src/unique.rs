@@ -9,6 +9,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crossbeam_epoch::Guard;
+use scopeguard::ScopeGuard;
 
 use crate::batch;
 use crate::counter::Counter;
@@ -51,9 +52,10 @@ use crate::{DefaultHashBuilder, Existing, Mailbox, SendError};
 /// assert_eq!(names.whereis("room:lobby"), None);
 /// ```
 ///
-/// Keys' and pids' `Hash` and `Eq` must not panic: a table migration rehashes keys (and
-/// the monitor index pids), and a panic in the middle of copying a group would leave
-/// writers of that group waiting for it.
+/// Keys' and pids' `Hash` and `Eq` should not panic. A panic in a call's own hashing or
+/// comparisons reaches its caller and leaves the registry as it was; one in a table
+/// migration, which rehashes the stored keys and pids, aborts the process (see the crate
+/// docs, "Panics in `Hash` and `Eq`").
 ///
 /// # Values that change
 ///
@@ -390,11 +392,19 @@ where
         }
         let (by_key, by_pid) = (self.key_hasher(), self.pid_hasher());
         let fresh = Monitor::locked(pid, monitor::first(key_mark));
-        let mut lock = self
+        let lock = self
             .lock_pid_at(pid, pid_mark, Some(fresh), &by_pid, guard)
             .expect("a fresh monitor is always placed");
+        // A panic in the keys' `Eq` while inserting reaches the caller with no entry made:
+        // a monitor made for it goes too.
+        let lock = scopeguard::guard_on_unwind(lock, |mut lock| {
+            if lock.is_fresh() {
+                monitor::clear(&mut lock, &self.lists, guard);
+            }
+        });
         let entry = Entry::new(key, pid, value);
         let inserted = names.insert(key_mark, entry, |a, b| a.key == b.key, &by_key, guard);
+        let mut lock = ScopeGuard::into_inner(lock);
         match inserted {
             Ok(entry) => {
                 if !lock.is_fresh() {
@@ -464,9 +474,16 @@ where
             return true;
         }
         let fresh = Monitor::locked(new_pid, monitor::first(key_mark));
-        let mut to = self
+        let to = self
             .lock_pid(new_pid, Some(fresh), &by_pid, guard)
             .expect("a fresh monitor is always placed");
+        // As in `insert`: the update below runs the keys' and pids' `Eq`, and if that panics
+        // the monitor made for the hand-off goes too.
+        let to = scopeguard::guard_on_unwind(to, |mut to| {
+            if to.is_fresh() {
+                monitor::clear(&mut to, &self.lists, guard);
+            }
+        });
         let make = move |old: &Entry<K, V, P>| Entry {
             // SAFETY: the old record is never dropped (nor retired): its key and value move
             // into the replacement, which owns them from now on.
@@ -480,6 +497,7 @@ where
             .get(key_mark)
             .update(key_mark, owned, make, &self.key_hasher(), guard)
             .expect("the owner's lock keeps its entry in place");
+        let mut to = ScopeGuard::into_inner(to);
         let emptied = monitor::remove(&mut from, key_mark, &self.lists, guard);
         if !to.is_fresh() {
             monitor::add(&mut to, key_mark, &self.lists, guard);

@@ -415,11 +415,33 @@ impl<K, V, P: Copy> Bag<K, V, P> {
         // for `reclaim`.
         slot.ctrl
             .store(DEAD | (ctrl & STRIPE_BITS), Ordering::Relaxed);
-        // The pending reclamation's reference, which `retire_slot` hands on.
-        bag.hold(stripe);
+        bag.removed(stripe)
+    }
+
+    /// Gives back the place of an entry that `claim` wrote into `slot` but that was never
+    /// published (its registration panicked in between): the bag is left as `publish` and
+    /// `remove` would leave it, but no reader ever saw the entry.
+    ///
+    /// # Safety
+    ///
+    /// `slot` and `place` come from one `claim` on this bag, which was not published; the
+    /// caller retires the slot once, as after `remove`.
+    pub(crate) unsafe fn abandon(&self, slot: &Slot<V, P>, place: Place) -> Removed<'_, K, V, P> {
+        // Relaxed: no reader looks at an unpublished slot; `reclaim` reads this word after
+        // the epoch, which orders it.
+        slot.ctrl
+            .store(DEAD | place.stripe << STRIPE_SHIFT, Ordering::Relaxed);
+        self.removed(place.stripe)
+    }
+
+    /// The end of a removal counted on `stripe`: takes the pending reclamation's reference,
+    /// which `retire_slot` hands on, and lets the entry's count go, closing the bag if that
+    /// was the last.
+    fn removed(&self, stripe: usize) -> Removed<'_, K, V, P> {
+        self.hold(stripe);
         Removed {
-            bag,
-            closed: bag.leave(stripe),
+            bag: self,
+            closed: self.leave(stripe),
         }
     }
 

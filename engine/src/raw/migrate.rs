@@ -28,6 +28,7 @@ use core::ptr;
 
 use crossbeam_epoch::Guard;
 use crossbeam_utils::Backoff;
+use scopeguard::ScopeGuard;
 
 use super::array::{
     busy, current, flip, indices, tag_of, vacant, with_byte, Array, FROZEN, MIGRATED, MIGRATING,
@@ -202,11 +203,15 @@ impl<E: Record> RawTable<E> {
         let mut hashes = [0u64; WIDTH];
         // The slots still to copy, as a byte mask like the control word's.
         let mut left = current(ctrl);
+        // `rehash` runs the user's `Hash`. A panic here would leave this group frozen and
+        // never MIGRATED, and every later writer of it waiting forever: abort instead.
+        let hashing = scopeguard::guard((), |()| hash_panicked());
         for i in indices(left) {
             // SAFETY: a published record of a frozen group; arrays outlive the guard.
             hashes[i] = rehash(unsafe { &*array.record(g, i) });
             next.prefetch(hashes[i]);
         }
+        ScopeGuard::into_inner(hashing);
         // Records with the same home group in `next` share a probe sequence, and they are
         // copied together. A home is the hash's low bits, so when `next` has twice the
         // groups, a group's records have at most two homes there (a few more if some were
@@ -289,6 +294,20 @@ impl<E: Record> RawTable<E> {
             drop(unsafe { Box::from_raw(next) });
         }
     }
+}
+
+/// Reached only when a panic unwinds out of a migration's hashing: the group being copied
+/// is frozen, so none of its writers could ever go on. Keys' and pids' `Hash` must not
+/// panic (the registries' docs say so); one that does aborts the process with this message
+/// rather than hang those writers silently.
+#[cold]
+fn hash_panicked() -> ! {
+    eprintln!(
+        "regent: a key's or pid's `Hash` panicked while a table migration was copying it; \
+         the group being copied can never be finished, so the process aborts (keys' and \
+         pids' `Hash` and `Eq` must not panic)"
+    );
+    std::process::abort();
 }
 
 /// Copies the records `batch` (slot indices of a frozen group, read through `src`, hashed

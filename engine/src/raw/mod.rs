@@ -54,7 +54,7 @@ use self::array::{
 };
 #[cfg(loom)]
 pub use self::bag::stripe_every_bag;
-pub(crate) use self::bag::{Bag, Place, Slot};
+pub(crate) use self::bag::{Bag, Place, Removed, Slot};
 pub(crate) use self::lock::{LockWord, Lockable, Locked, LOCKED, W_FROZEN};
 use crate::sync::{spin, AtomicPtr, AtomicUsize, Ordering};
 
