@@ -505,15 +505,22 @@ impl<K, V, P: Copy> Bag<K, V, P> {
     /// Drops one from `stripe`'s count, and from the bag's own if that emptied the stripe;
     /// closes the bag if that emptied it. Returns whether we closed.
     fn leave(&self, stripe: usize) -> bool {
-        // Relaxed: see `take`.
-        if stripe != 0 && self.share(stripe).live.fetch_sub(1, Ordering::Relaxed) != 1 {
+        // AcqRel, and Acquire on the closing CAS: whoever closes the bag measures it
+        // (`bytes`, for the registry's `bag_bytes`), so it must see every segment that the
+        // entries' claims appended. Each leave releases what its entry's claim did (or, for
+        // a removal by another thread, what that thread saw under the pid's lock), and the
+        // counts are changed by RMWs only, so the closer's acquire reads the end of every
+        // earlier leave's release sequence. (Found by loom model 17: a registration given
+        // back after its claim appended a segment, then the last leave in another thread
+        // read the segment list without it, and 136 bytes stayed counted for good.)
+        if stripe != 0 && self.share(stripe).live.fetch_sub(1, Ordering::AcqRel) != 1 {
             return false;
         }
-        self.own.live.fetch_sub(1, Ordering::Relaxed) == 1
+        self.own.live.fetch_sub(1, Ordering::AcqRel) == 1
             && self
                 .own
                 .live
-                .compare_exchange(0, CLOSED, Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange(0, CLOSED, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
     }
 
