@@ -444,14 +444,29 @@ where
             return 0;
         }
         let mut removed = Removals::default();
+        // Without a predicate, the keys' `Eq` runs while entries are being removed. If it
+        // panics, the removals made so far are finished (their marks leave the monitor,
+        // their slots are retired, the counts and the listener hear of them), the rest are
+        // kept, and the panic goes on from there: a monitor must never name a removed slot.
+        let mut eq_panic = None;
         let emptied = monitor::retain(
             &mut lock,
             |m| {
                 let wanted = match &chosen {
                     Some(chosen) => chosen.contains(&m),
-                    // SAFETY: the pid's own slot, read under its lock and `guard`.
-                    None => unsafe { Slot::<V, P>::entry::<K>(m, guard) }
-                        .is_some_and(|(b, _, _)| b.key().borrow() == key),
+                    None if eq_panic.is_some() => false,
+                    None => {
+                        // SAFETY: the pid's own slot, read under its lock and `guard`.
+                        let entry = unsafe { Slot::<V, P>::entry::<K>(m, guard) };
+                        let same = || entry.is_some_and(|(b, _, _)| b.key().borrow() == key);
+                        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(same)) {
+                            Ok(same) => same,
+                            Err(panic) => {
+                                eq_panic = Some(panic);
+                                false
+                            }
+                        }
+                    }
                 };
                 if !wanted {
                     return true;
@@ -474,6 +489,9 @@ where
                     pid,
                 });
             }
+        }
+        if let Some(panic) = eq_panic {
+            std::panic::resume_unwind(panic);
         }
         removed.len()
     }

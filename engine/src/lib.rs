@@ -61,7 +61,11 @@
 //! call had not been made: no entry, no monitor, no count changed, and the key and value
 //! are dropped. (A [`Duplicate`] registration may already have written its entry into the
 //! key's bag when the pid's `Eq` panics: it is given back unpublished, so no reader sees it,
-//! and the bag can still close.)
+//! and the bag can still close.) The exceptions are the calls that compare each of a pid's
+//! entries as they remove them, [`Duplicate::unregister`] (the keys' `Eq`) and
+//! [`Unique::process_down`] (the pids' `Eq` and the keys' `Hash`): a panic there stops the
+//! removals, and the entries removed so far stay removed, counted and reported to the
+//! listener, while the rest stay registered and monitored, before the panic goes on.
 //!
 //! A table that grows rehashes the keys (and pids) it holds, in whichever writer is copying
 //! them. A `Hash` that panics there would leave the group being copied frozen for good, and

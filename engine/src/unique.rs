@@ -5,6 +5,7 @@ use core::fmt;
 use core::hash::{BuildHasher, Hash};
 use core::marker::PhantomData;
 use core::ptr;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -905,6 +906,10 @@ where
         let mut count = 0;
         // Kept only for the listener: without one, an exit allocates nothing.
         let mut heard = Vec::new();
+        // Finding each entry runs the pids' `Eq` and the keys' `Hash`. If one panics, the
+        // walk stops removing, the monitor keeps exactly the marks not removed, and the
+        // panic goes on once the removals made are accounted for.
+        let mut user_panic = None;
         // SAFETY: read under the lock and `guard`.
         unsafe {
             monitor::for_each_mark_ahead(
@@ -913,9 +918,18 @@ where
                 // A removal waits for its name's group: start the next ones' meanwhile.
                 |m| self.names.get(m).prefetch(m, guard),
                 |m| {
+                    if user_panic.is_some() {
+                        return;
+                    }
                     let owned = |e: &Entry<K, V, P>| e.pid == pid && mark(by_key(e)) == m;
-                    let entry = self.names.get(m).remove(m, owned, &by_key, guard);
-                    let entry = entry.expect("a monitored key is in the name table");
+                    let remove = || self.names.get(m).remove(m, owned, &by_key, guard);
+                    let entry = match std::panic::catch_unwind(AssertUnwindSafe(remove)) {
+                        Ok(entry) => entry.expect("a monitored key is in the name table"),
+                        Err(panic) => {
+                            user_panic = Some(panic);
+                            return;
+                        }
+                    };
                     count += 1;
                     // Retired at once, so that a panicking listener leaks nothing. Deferring
                     // runs no destructor (the collector runs them later, at a pin or a
@@ -929,9 +943,40 @@ where
                 },
             );
         }
-        monitor::clear(&mut lock, &self.lists, guard);
+        let emptied = if user_panic.is_some() {
+            // The walk removed the first `count` marks it visited: take those out.
+            let mut gone = Vec::with_capacity(count);
+            // SAFETY: as above; the same walk of the same list, still locked.
+            unsafe {
+                monitor::for_each_mark_ahead(
+                    lock.data(),
+                    guard,
+                    |_| {},
+                    |m| {
+                        if gone.len() < count {
+                            gone.push(m);
+                        }
+                    },
+                );
+            }
+            monitor::retain(
+                &mut lock,
+                |m| match gone.iter().position(|&g| g == m) {
+                    Some(at) => {
+                        gone.swap_remove(at);
+                        false
+                    }
+                    None => true,
+                },
+                &self.lists,
+                guard,
+            )
+        } else {
+            monitor::clear(&mut lock, &self.lists, guard);
+            true
+        };
         drop(lock);
-        self.removed(count, true);
+        self.removed(count, emptied);
         drop(pass);
         if let Some(listener) = &self.listener {
             for entry in heard {
@@ -940,6 +985,9 @@ where
                     pid,
                 });
             }
+        }
+        if let Some(panic) = user_panic {
+            std::panic::resume_unwind(panic);
         }
         count
     }

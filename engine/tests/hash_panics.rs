@@ -379,6 +379,109 @@ fn a_duplicate_registration_whose_pid_eq_panics_gives_its_place_back() {
 }
 
 #[test]
+fn a_duplicate_unregister_whose_eq_panics_removes_a_consistent_part() {
+    let _serial = serial();
+    let tracker = Tracker::new();
+    for_each_dup_config(|partitions, by| {
+        let mut went_off = 0;
+        for n in 0.. {
+            let reg: Duplicate<TrapKey, Counted, Pid, Collide> = Duplicate::builder()
+                .partitions(partitions)
+                .partition_by(by)
+                .hasher(Collide)
+                .build();
+            let pid = Pid::new(1);
+            // The pid's monitor holds marks of several keys, so `unregister` compares the
+            // key of each of its entries: a pair list (two entries), then a longer one.
+            let keys: Vec<TrapKey> = (0..3).map(|k| TrapKey::new(&tracker, k)).collect();
+            for (i, key) in keys.iter().enumerate() {
+                for copy in 0..=i as u64 {
+                    reg.register(pid, key.clone(), tracker.counted(10 * i as u64 + copy));
+                }
+            }
+            let total = reg.count();
+            let panicked = with_fuse(n, || {
+                assert_eq!(reg.unregister(pid, &keys[1]), 2);
+            });
+            // Whatever was removed is gone from the monitor too: the views agree, and the
+            // pid's exit removes exactly what is left (a mark naming a removed slot would
+            // be removed twice, or read after its slot was reused).
+            assert_dup_consistent(&reg);
+            let left = reg.count();
+            if panicked {
+                went_off += 1;
+                assert!(
+                    (total - 2..=total).contains(&left),
+                    "{by:?} fuse {n}: {left}"
+                );
+            } else {
+                assert_eq!(left, total - 2);
+            }
+            assert_eq!(reg.process_down(pid), left, "{by:?} fuse {n}");
+            assert_eq!((reg.count(), reg.monitors()), (0, 0), "{by:?} fuse {n}");
+            assert_eq!(reg.stats().entry_bytes, 0, "{by:?} fuse {n}");
+            drop((reg, keys));
+            tracker.assert_live(0);
+            if !panicked {
+                break;
+            }
+        }
+        assert!(
+            went_off >= 4,
+            "{by:?}: only {went_off} comparisons could panic"
+        );
+    });
+}
+
+#[test]
+fn a_unique_exit_whose_eq_panics_removes_a_consistent_part() {
+    let _serial = serial();
+    let tracker = Tracker::new();
+    for partitions in [1, 8] {
+        let mut went_off = 0;
+        for n in 0.. {
+            let reg: Unique<u64, Counted, Trap, Collide> = Unique::builder()
+                .partitions(partitions)
+                .hasher(Collide)
+                .max_entries(6)
+                .build();
+            let (other, exiting) = (Trap(1), Trap(2));
+            reg.register(other, 100, tracker.counted(100)).unwrap();
+            for k in 0..4 {
+                reg.register(exiting, k, tracker.counted(k)).unwrap();
+            }
+            let panicked = with_fuse(n, || {
+                assert_eq!(reg.process_down(exiting), 4);
+            });
+            assert_consistent(&reg);
+            let left = reg.keys(exiting).len();
+            if panicked {
+                went_off += 1;
+                assert_eq!(reg.count(), 1 + left, "fuse {n}");
+                assert_eq!(reg.monitors(), 1 + usize::from(left > 0), "fuse {n}");
+                // The places of the removed entries are free again.
+                for k in 0..4 - left as u64 {
+                    let key = 1000 + k;
+                    assert!(reg.try_register(other, key, tracker.counted(key)).is_ok());
+                }
+                assert_eq!(reg.process_down(exiting), left, "fuse {n}");
+            } else {
+                assert_eq!(left, 0);
+            }
+            assert_eq!(reg.keys(exiting), Vec::<u64>::new());
+            reg.process_down(other);
+            assert_eq!((reg.count(), reg.monitors()), (0, 0), "fuse {n}");
+            drop(reg);
+            tracker.assert_live(0);
+            if !panicked {
+                break;
+            }
+        }
+        assert!(went_off >= 4, "only {went_off} comparisons could panic");
+    }
+}
+
+#[test]
 fn a_key_whose_hash_panics_is_refused_to_its_caller() {
     let _serial = serial();
     let reg: Unique<Trap, u64> = Unique::builder().partitions(8).build();
