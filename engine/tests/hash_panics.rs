@@ -173,14 +173,30 @@ fn with_fuse(n: i64, call: impl FnOnce()) -> bool {
     }
 }
 
+/// Runs `case(n)` for n = 0, 1, ... (a fuse at the n-th comparison; `case` returns whether
+/// it went off) until a run makes it through, and fails unless the fuse went off at least
+/// `min` times: the calls must make that many comparisons, or the test misses its point.
+fn fuse_at_each(what: &str, min: usize, mut case: impl FnMut(i64) -> bool) {
+    let mut went_off = 0;
+    for n in 0.. {
+        if !case(n) {
+            break;
+        }
+        went_off += 1;
+    }
+    assert!(
+        went_off >= min,
+        "{what}: only {went_off} comparisons could panic"
+    );
+}
+
 #[test]
 fn a_unique_registration_whose_eq_panics_leaves_nothing_behind() {
     let _serial = serial();
     let tracker = Tracker::new();
     for partitions in [1, 8] {
-        // A fuse at every comparison the registration makes, until one makes it through.
-        let mut went_off = 0;
-        for n in 0.. {
+        // The lock-free refusal check compares with three keys, the insertion again.
+        fuse_at_each("unique", 6, |n| {
             // At a limit of four entries: the fourth place must not stay taken by a
             // registration that panicked.
             let reg: Unique<TrapKey, Counted, Pid, Collide> = Unique::builder()
@@ -199,7 +215,6 @@ fn a_unique_registration_whose_eq_panics_leaves_nothing_behind() {
             });
             assert_consistent(&reg);
             if panicked {
-                went_off += 1;
                 assert_eq!(reg.whereis(&key), None, "fuse {n}");
                 assert!(reg.keys(caller).is_empty(), "fuse {n}");
                 assert_eq!((reg.count(), reg.monitors()), (3, 1), "fuse {n}");
@@ -218,12 +233,8 @@ fn a_unique_registration_whose_eq_panics_leaves_nothing_behind() {
             assert_eq!((stats.entries, stats.monitors), (0, 0), "fuse {n}");
             drop((reg, key));
             tracker.assert_live(0);
-            if !panicked {
-                break;
-            }
-        }
-        // The lock-free refusal check compares with three keys, the insertion again.
-        assert!(went_off >= 6, "only {went_off} comparisons could panic");
+            panicked
+        });
     }
 }
 
@@ -236,20 +247,18 @@ fn a_give_away_whose_eq_panics_changes_nothing() {
     for k in 0..3 {
         reg.register(from, Trap(k), k).unwrap();
     }
-    let mut went_off = 0;
-    for n in 0.. {
+    fuse_at_each("give_away", 4, |n| {
         let panicked = with_fuse(n, || assert!(reg.give_away(from, &Trap(2), to)));
         assert_consistent(&reg);
-        if !panicked {
+        if panicked {
+            assert_eq!(reg.whereis(&Trap(2)), Some(from), "fuse {n}");
+            assert_eq!(reg.monitors(), 1, "fuse {n}");
+            assert!(reg.keys(to).is_empty(), "fuse {n}");
+        } else {
             assert_eq!(reg.whereis(&Trap(2)), Some(to));
-            break;
         }
-        went_off += 1;
-        assert_eq!(reg.whereis(&Trap(2)), Some(from), "fuse {n}");
-        assert_eq!(reg.monitors(), 1, "fuse {n}");
-        assert!(reg.keys(to).is_empty(), "fuse {n}");
-    }
-    assert!(went_off >= 4, "only {went_off} comparisons could panic");
+        panicked
+    });
     assert_eq!(reg.process_down(to) + reg.process_down(from), 3);
     assert_eq!((reg.count(), reg.monitors()), (0, 0));
 }
@@ -262,21 +271,19 @@ fn a_pid_whose_eq_panics_changes_nothing() {
     for p in 0..3 {
         reg.register(Trap(p), p, p).unwrap();
     }
-    let mut went_off = 0;
-    for n in 0.. {
+    fuse_at_each("pid", 3, |n| {
         let key = 100 + n as u64;
         let panicked = with_fuse(n, || {
             let _ = reg.register(Trap(50), key, 0);
         });
-        if !panicked {
+        if panicked {
+            assert_eq!(reg.whereis(&key), None);
+            assert_eq!((reg.count(), reg.monitors()), (3, 3));
+        } else {
             assert_eq!(reg.whereis(&key), Some(Trap(50)));
-            break;
         }
-        went_off += 1;
-        assert_eq!(reg.whereis(&key), None);
-        assert_eq!((reg.count(), reg.monitors()), (3, 3));
-    }
-    assert!(went_off >= 3, "only {went_off} comparisons could panic");
+        panicked
+    });
     assert_consistent(&reg);
     for p in [0, 1, 2, 50] {
         assert_eq!(reg.process_down(Trap(p)), 1);
@@ -289,8 +296,7 @@ fn a_duplicate_registration_whose_key_eq_panics_leaves_nothing_behind() {
     let _serial = serial();
     let tracker = Tracker::new();
     for_each_dup_config(|partitions, by| {
-        let mut went_off = 0;
-        for n in 0.. {
+        fuse_at_each(&format!("{by:?}"), 6, |n| {
             let reg: Duplicate<TrapKey, Counted, Pid, Collide> = Duplicate::builder()
                 .partitions(partitions)
                 .partition_by(by)
@@ -306,7 +312,6 @@ fn a_duplicate_registration_whose_key_eq_panics_leaves_nothing_behind() {
             });
             assert_dup_consistent(&reg);
             if panicked {
-                went_off += 1;
                 assert!(reg.lookup(&key).is_empty(), "{by:?} fuse {n}");
                 assert_eq!((reg.count(), reg.monitors()), (3, 1), "{by:?} fuse {n}");
             } else {
@@ -322,15 +327,8 @@ fn a_duplicate_registration_whose_key_eq_panics_leaves_nothing_behind() {
             );
             drop((reg, key));
             tracker.assert_live(0);
-            if !panicked {
-                break;
-            }
-        }
-        // The bag lookup compares with three keys, the new bag's insertion again.
-        assert!(
-            went_off >= 6,
-            "{by:?}: only {went_off} comparisons could panic"
-        );
+            panicked
+        });
     });
 }
 
@@ -347,24 +345,19 @@ fn a_duplicate_registration_whose_pid_eq_panics_gives_its_place_back() {
         for p in 0..3 {
             reg.register(Trap(p), 0, tracker.counted(p));
         }
-        let mut went_off = 0;
-        for n in 0.. {
+        fuse_at_each(&format!("{by:?}"), 3, |n| {
             // The entry is written into its bag before the pid's monitor is locked.
             let panicked = with_fuse(n, || reg.register(Trap(50), 7, tracker.counted(50)));
             assert_dup_consistent(&reg);
-            if !panicked {
+            if panicked {
+                assert!(reg.lookup(&7).is_empty(), "{by:?} fuse {n}");
+                assert_eq!((reg.count(), reg.monitors()), (3, 3), "{by:?} fuse {n}");
+                tracker.assert_live(3);
+            } else {
                 assert_eq!(reg.count_match(&7, |_, _| true), 1);
-                break;
             }
-            went_off += 1;
-            assert!(reg.lookup(&7).is_empty(), "{by:?} fuse {n}");
-            assert_eq!((reg.count(), reg.monitors()), (3, 3), "{by:?} fuse {n}");
-            tracker.assert_live(3);
-        }
-        assert!(
-            went_off >= 3,
-            "{by:?}: only {went_off} comparisons could panic"
-        );
+            panicked
+        });
         for p in [0, 1, 2, 50] {
             assert_eq!(reg.process_down(Trap(p)), 1);
         }
@@ -383,8 +376,7 @@ fn a_duplicate_unregister_whose_eq_panics_removes_a_consistent_part() {
     let _serial = serial();
     let tracker = Tracker::new();
     for_each_dup_config(|partitions, by| {
-        let mut went_off = 0;
-        for n in 0.. {
+        fuse_at_each(&format!("{by:?}"), 4, |n| {
             let reg: Duplicate<TrapKey, Counted, Pid, Collide> = Duplicate::builder()
                 .partitions(partitions)
                 .partition_by(by)
@@ -409,7 +401,6 @@ fn a_duplicate_unregister_whose_eq_panics_removes_a_consistent_part() {
             assert_dup_consistent(&reg);
             let left = reg.count();
             if panicked {
-                went_off += 1;
                 assert!(
                     (total - 2..=total).contains(&left),
                     "{by:?} fuse {n}: {left}"
@@ -422,14 +413,8 @@ fn a_duplicate_unregister_whose_eq_panics_removes_a_consistent_part() {
             assert_eq!(reg.stats().entry_bytes, 0, "{by:?} fuse {n}");
             drop((reg, keys));
             tracker.assert_live(0);
-            if !panicked {
-                break;
-            }
-        }
-        assert!(
-            went_off >= 4,
-            "{by:?}: only {went_off} comparisons could panic"
-        );
+            panicked
+        });
     });
 }
 
@@ -438,8 +423,7 @@ fn a_unique_exit_whose_eq_panics_removes_a_consistent_part() {
     let _serial = serial();
     let tracker = Tracker::new();
     for partitions in [1, 8] {
-        let mut went_off = 0;
-        for n in 0.. {
+        fuse_at_each("process_down", 4, |n| {
             let reg: Unique<u64, Counted, Trap, Collide> = Unique::builder()
                 .partitions(partitions)
                 .hasher(Collide)
@@ -456,7 +440,6 @@ fn a_unique_exit_whose_eq_panics_removes_a_consistent_part() {
             assert_consistent(&reg);
             let left = reg.keys(exiting).len();
             if panicked {
-                went_off += 1;
                 assert_eq!(reg.count(), 1 + left, "fuse {n}");
                 assert_eq!(reg.monitors(), 1 + usize::from(left > 0), "fuse {n}");
                 // The places of the removed entries are free again.
@@ -473,11 +456,8 @@ fn a_unique_exit_whose_eq_panics_removes_a_consistent_part() {
             assert_eq!((reg.count(), reg.monitors()), (0, 0), "fuse {n}");
             drop(reg);
             tracker.assert_live(0);
-            if !panicked {
-                break;
-            }
-        }
-        assert!(went_off >= 4, "only {went_off} comparisons could panic");
+            panicked
+        });
     }
 }
 
