@@ -5,6 +5,7 @@ use core::fmt;
 use core::hash::{BuildHasher, Hash};
 use core::marker::PhantomData;
 use core::ptr;
+use std::panic::AssertUnwindSafe;
 
 use crossbeam_epoch::Guard;
 use scopeguard::ScopeGuard;
@@ -459,7 +460,7 @@ where
                         // SAFETY: the pid's own slot, read under its lock and `guard`.
                         let entry = unsafe { Slot::<V, P>::entry::<K>(m, guard) };
                         let same = || entry.is_some_and(|(b, _, _)| b.key().borrow() == key);
-                        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(same)) {
+                        match std::panic::catch_unwind(AssertUnwindSafe(same)) {
                             Ok(same) => same,
                             Err(panic) => {
                                 eq_panic = Some(panic);

@@ -54,9 +54,9 @@ use crate::{DefaultHashBuilder, Existing, Mailbox, SendError};
 /// ```
 ///
 /// Keys' and pids' `Hash` and `Eq` should not panic. A panic in a call's own hashing or
-/// comparisons reaches its caller and leaves the registry as it was; one in a table
-/// migration, which rehashes the stored keys and pids, aborts the process (see the crate
-/// docs, "Panics in `Hash` and `Eq`").
+/// comparisons reaches its caller and leaves the registry consistent (as it was, except
+/// that an exit stops part-way); one in a table migration, which rehashes the stored keys
+/// and pids, aborts the process. The crate docs say more ("Panics in `Hash` and `Eq`").
 ///
 /// # Values that change
 ///
