@@ -70,9 +70,10 @@
 //! A table that grows rehashes the keys (and pids) it holds, in whichever writer is copying
 //! them. A `Hash` that panics there would leave the group being copied frozen for good, and
 //! every later writer of that group waiting for it. regent aborts the process instead, after
-//! printing why: a loud failure rather than a silent hang. A `Hash` that gives a stored key
-//! a different hash from the one it had when registered is a logic error, as for any hash
-//! map: the registry stays memory-safe, but may then not find that key.
+//! printing why: a loud failure rather than a silent hang. A `Hash` or `Eq` that changes its
+//! answer for a stored key or pid is a logic error, as in any hash map: what the registry
+//! then does is not specified (it may miss the key, or panic), but it is never undefined
+//! behaviour.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 

@@ -14,35 +14,21 @@ use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use common::{assert_consistent, assert_dup_consistent, for_each_config, for_each_dup_config};
+use common::{
+    assert_consistent, assert_dup_consistent, for_each_config, for_each_dup_config, serial_quiet,
+};
 use regent::{Duplicate, PartitionBy, Pid, Unique};
 
 /// `drop_panics` and `retired_bytes` are process-wide: the tests of this file run one at a
 /// time.
 fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    quiet_bombs();
-    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+    serial_quiet(BOMB)
 }
 
 const BOMB: &str = "bomb";
-
-/// Keeps the panic hook from printing the bombs' panics (hundreds of lines); any other
-/// panic is printed as usual.
-fn quiet_bombs() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if info.payload().downcast_ref::<&str>() != Some(&BOMB) {
-                previous(info);
-            }
-        }));
-    });
-}
 
 /// Which bombs are alive: each has a serial of its own, and a drop of a serial that is not
 /// alive (a second drop) fails the test.

@@ -16,28 +16,19 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, Once, PoisonError};
+use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
-use common::{assert_consistent, assert_dup_consistent, for_each_dup_config, Counted, Tracker};
+use common::{
+    assert_consistent, assert_dup_consistent, for_each_dup_config, serial_quiet, Counted, Tracker,
+};
 use regent::{Duplicate, Pid, Unique};
 
 const TRAP: &str = "trap";
 
 /// The traps are process-wide: the tests of this file run one at a time.
 fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    static ONCE: Once = Once::new();
-    // Keeps the hook from printing the traps' panics; any other panic prints as usual.
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if info.payload().downcast_ref::<&str>() != Some(&TRAP) {
-                previous(info);
-            }
-        }));
-    });
-    let serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let serial = serial_quiet(TRAP);
     disarm();
     serial
 }
@@ -59,7 +50,7 @@ struct Trap(u64);
 impl Hash for Trap {
     fn hash<H: Hasher>(&self, state: &mut H) {
         if HASH_TRAP.load(Ordering::SeqCst) == self.0 {
-            panic!("{}", TRAP);
+            std::panic::panic_any(TRAP);
         }
         self.0.hash(state);
     }

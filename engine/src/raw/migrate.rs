@@ -297,15 +297,15 @@ impl<E: Record> RawTable<E> {
 }
 
 /// Reached only when a panic unwinds out of a migration's hashing: the group being copied
-/// is frozen, so none of its writers could ever go on. Keys' and pids' `Hash` must not
-/// panic (the registries' docs say so); one that does aborts the process with this message
-/// rather than hang those writers silently.
+/// is frozen, so none of its writers could ever go on. The process aborts with this
+/// message rather than hang those writers silently (the crate docs, "Panics in `Hash` and
+/// `Eq`").
 #[cold]
 fn hash_panicked() -> ! {
     eprintln!(
         "regent: a key's or pid's `Hash` panicked while a table migration was copying it; \
-         the group being copied can never be finished, so the process aborts (keys' and \
-         pids' `Hash` and `Eq` must not panic)"
+         the group being copied can never be finished, so the process aborts (see regent's \
+         docs, \"Panics in `Hash` and `Eq`\")"
     );
     std::process::abort();
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::fmt::Debug;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
 use std::time::{Duration, Instant};
 
 use regent::{Duplicate, PartitionBy, ProcessId, Unique};
@@ -466,4 +466,22 @@ pub fn child_test(
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// For the test files whose tests share process-wide state (counters of every registry,
+/// planted panics): runs them one at a time, and keeps the panic hook from printing the
+/// panics they plant, raised with `panic_any(quiet)` (hundreds of lines). Any other panic
+/// prints as usual.
+pub fn serial_quiet(quiet: &'static str) -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<&str>() != Some(&quiet) {
+                previous(info);
+            }
+        }));
+    });
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
 }
