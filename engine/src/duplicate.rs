@@ -54,7 +54,16 @@ pub enum PartitionBy {
 /// [`dispatch`](Self::dispatch) walks a snapshot of the bag in the caller's thread with no
 /// lock: writers never wait for it, it never sees an entry twice and never touches a freed
 /// one. [`process_down`](Self::process_down) removes every entry of an exited process in
-/// O(its entries), linearizably.
+/// O(its entries), and once it returns no call that starts afterwards sees the pid.
+///
+/// An exit here is atomic per entry, not as a whole: while one runs, a reader may find the
+/// pid gone from one key and still in another's bag. A [`Unique`](crate::Unique) exit
+/// makes all of a pid's names go at one instant (its docs, "Exits are atomic") by having
+/// each lookup that finds an entry check its pid's monitor while such an exit is under way;
+/// here that check would fall on every entry a `dispatch` walks, so a dispatch over a
+/// million subscribers could cost a million more probes whenever any subscriber's exit
+/// overlapped it. Pub/sub delivery does not need it: a dispatch is a snapshot of one key,
+/// and a message to a process that is exiting is lost either way.
 ///
 /// Memory: a key's bag grows by segments (one allocation each), a pid's monitor by a key
 /// list once it holds a second entry, and the tables by new arrays. A failed allocation

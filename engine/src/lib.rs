@@ -10,7 +10,8 @@
 //!   ([`PartitionBy`]): O(1) join and leave however hot the key, and
 //!   [`dispatch`](Duplicate::dispatch) over a snapshot that never blocks a writer;
 //! * a monitor index: [`process_down`](Unique::process_down) removes every entry of an
-//!   exited process in O(its entries), linearizably;
+//!   exited process in O(its entries), and in a unique registry all of its names go at
+//!   one instant to every reader (`Unique`'s docs, "Exits are atomic");
 //! * the rest of Elixir's surface: `put_meta` / `meta` / `delete_meta`, per-key
 //!   [`lock`](Unique::lock), naming through [`Mailbox`] values ([`Unique::send`]), and from
 //!   gproc [`await_registered`](Unique::await_registered),

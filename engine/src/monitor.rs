@@ -37,6 +37,17 @@ use crate::sync::{AtomicU64, Ordering};
 /// The word's data is a list pointer, not a mark (marks have their low 3 bits clear).
 const LIST: u64 = 0b100;
 
+/// The data a unique registry's exit shows lock-free readers while it removes the names of
+/// a pid that holds more than one: a null list, which no monitor otherwise holds. From the
+/// moment it is stored the pid holds none of its names, to every reader (`Unique`'s docs,
+/// "Exits are atomic"); the exit itself keeps the real data and walks it.
+pub(crate) const DOWN: u64 = LIST;
+
+/// Whether `data` is a list (a pid that holds, or held, more than one key).
+pub(crate) fn is_list(data: u64) -> bool {
+    data & LIST != 0
+}
+
 /// A pid's list of marks: a pair or a headed list (module docs).
 #[derive(Clone, Copy)]
 struct List(*mut AtomicU64);
@@ -59,6 +70,7 @@ pub(crate) fn first(mark: u64) -> u64 {
 ///
 /// `data` was read from a monitor under `guard`, which must be pinned while this runs.
 pub(crate) unsafe fn first_mark(data: u64, _guard: &Guard) -> u64 {
+    debug_assert_ne!(data, DOWN, "an exiting pid has no first mark to read");
     if data & LIST == 0 {
         return data;
     }
@@ -97,6 +109,10 @@ pub(crate) unsafe fn for_each_mark_ahead(
     mut ahead: impl FnMut(u64),
     mut f: impl FnMut(u64),
 ) {
+    debug_assert_ne!(
+        data, DOWN,
+        "an exiting pid's marks are walked from its real data"
+    );
     if data & LIST == 0 {
         ahead(data);
         f(data);
@@ -266,6 +282,17 @@ pub(crate) fn clear<E: Lockable, R: Fn(&E) -> u64>(
     guard: &Guard,
 ) {
     let data = lock.data();
+    clear_exited(lock, data, lists, guard);
+}
+
+/// [`clear`] for a monitor whose word shows [`DOWN`] while its exit runs: `data` is what
+/// the word held before.
+pub(crate) fn clear_exited<E: Lockable, R: Fn(&E) -> u64>(
+    lock: &mut PidLock<'_, '_, E, R>,
+    data: u64,
+    lists: &Counter,
+    guard: &Guard,
+) {
     // Removed before its list is retired: a thread that pins after the retirement must not
     // find the monitor, or the collector could free the list under it.
     lock.remove_now();
@@ -291,7 +318,7 @@ pub(crate) fn free_all<E: LockWord>(pids: &mut Partitioned<E>) {
 ///
 /// No thread can reach `data`'s list any more.
 unsafe fn free(data: u64) {
-    if data & LIST != 0 {
+    if data & LIST != 0 && data != DOWN {
         // SAFETY: as the caller guarantees.
         unsafe { free_words(as_list(data).0) };
     }

@@ -10,6 +10,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crossbeam_epoch::Guard;
+use crossbeam_utils::{Backoff, CachePadded};
 use scopeguard::ScopeGuard;
 
 use crate::batch;
@@ -27,6 +28,7 @@ use crate::raw::{mark, retire_record, LockWord, Started};
 use crate::reclaim::{self, Epoch};
 use crate::settings::{settings_setters, Settings};
 use crate::stats::Stats;
+use crate::sync::{spin, AtomicUsize, Ordering};
 use crate::waiters::Waiters;
 use crate::{DefaultHashBuilder, Existing, Mailbox, SendError};
 
@@ -35,8 +37,8 @@ use crate::{DefaultHashBuilder, Existing, Mailbox, SendError};
 /// Lookups (`lookup`, `whereis`, `select`) take no lock and never wait for a writer.
 /// `register` is an atomic insert-if-absent; the loser gets the key and value back with the
 /// current owner. Every entry is also indexed by its pid, so [`process_down`] removes all
-/// of a process's names in O(its names), linearizably: once it returns, no lookup that
-/// starts afterwards returns that pid.
+/// of a process's names in O(its names), linearizably: to readers they all go at one
+/// instant, before it returns (below, "Exits are atomic").
 ///
 /// ```
 /// use regent::{Pid, Unique};
@@ -57,6 +59,38 @@ use crate::{DefaultHashBuilder, Existing, Mailbox, SendError};
 /// comparisons reaches its caller and leaves the registry consistent (as it was, except
 /// that an exit stops part-way); one in a table migration, which rehashes the stored keys
 /// and pids, aborts the process. The crate docs say more ("Panics in `Hash` and `Eq`").
+///
+/// # Exits are atomic
+///
+/// [`process_down`] takes a pid's names out of the table one at a time, but no reader can
+/// tell: from one instant before the first removal, every lookup by key (`lookup`, `whereis`,
+/// `contains_key`, `send`, `await_registered`, the batch and [`pin`](Unique::pin)ned
+/// forms) and [`keys`](Unique::keys) answers as if all of them were gone, and a
+/// registration of one of them is not refused in the exited pid's name: it waits for the
+/// exit to take that entry out, and then goes in. So once any thread has seen one of the
+/// names free, no thread sees the pid hold another, and no registration names it as the
+/// owner. (Elixir's cleanup runs later, in another process, and can hand out the dead pid
+/// meanwhile.) [`select`](Unique::select) and [`count_select`](Unique::count_select) are
+/// weakly consistent walks, not snapshots: one that overlaps an exit may still visit the
+/// names not yet removed. [`count`](Unique::count) and [`monitors`](Unique::monitors) are
+/// settled when the exit returns.
+///
+/// How: before its first removal, the exit of a pid with more than one name adds itself
+/// to a registry-wide count of exits under way and then marks the pid's monitor down,
+/// both `SeqCst`; after its last removal and the monitor's, it takes itself off the count.
+/// A lookup loads the count (`SeqCst`) before it probes the table. If the count was zero,
+/// every exit that had marked its pid by then had also finished its removals, which the
+/// probe sees; if not, and the probe finds an entry, the lookup checks that entry's pid in
+/// the monitor index and treats it as gone if the monitor is marked down or is no longer
+/// there (a monitor is placed before its pid's first entry and removed after the last).
+///
+/// What it costs: one load of a counter that only such exits write, per lookup; while an
+/// exit of a pid with several names is under way, one more probe (of the monitor index)
+/// per lookup that finds an entry; and, for a registration of a name whose holder is
+/// exiting, a wait as long as the rest of that exit's removals, the one place where a
+/// registration waits for another thread. A pid with one name, the common case, needs
+/// none of it: its exit is a single removal, and it neither marks nor counts.
+/// ([`Duplicate`](crate::Duplicate) exits are atomic per entry only: see its docs.)
 ///
 /// # Values that change
 ///
@@ -108,6 +142,9 @@ pub struct Unique<K, V = (), P = Pid, S = DefaultHashBuilder> {
     waiters: Waiters,
     /// Serializes `give_away`, the one call that holds two pids' locks.
     handoff: Mutex<()>,
+    /// Exits under way of pids that hold more than one name (the type's docs, "Exits are
+    /// atomic"): while it is not zero, a reader that finds an entry checks its pid.
+    exiting: CachePadded<AtomicUsize>,
     meta: Meta,
     locks: KeyLocks<K>,
     /// The registry owns its entries: Send and Sync follow `K`, `V` and `P`.
@@ -229,6 +266,7 @@ where
             listener: settings.listener,
             waiters: Waiters::default(),
             handoff: Mutex::new(()),
+            exiting: CachePadded::new(AtomicUsize::new(0)),
             meta: Meta::default(),
             locks: KeyLocks::default(),
             _owns: PhantomData,
@@ -384,60 +422,77 @@ where
         let names = self.names.get(key_mark);
         names.prefetch(key_mark, guard);
         self.pids.get(pid_mark).prefetch(pid_mark, guard);
-        // A taken name is refused here, lock-free, as a lookup would see it: the refusal
-        // takes effect at this load, when `holder` held the key. Without this, every
-        // refused registration would add its pid's monitor and then remove it, leaving a
-        // tombstone in the monitor index.
-        if let Some(holder) = names.find(key_mark, |e| e.key == key, guard) {
-            return Err(Rejected::Taken(key, value, holder));
-        }
         let (by_key, by_pid) = (self.key_hasher(), self.pid_hasher());
-        let fresh = Monitor::locked(pid, monitor::first(key_mark));
-        let lock = self
-            .lock_pid_at(pid, pid_mark, Some(fresh), &by_pid, guard)
-            .expect("a fresh monitor is always placed");
-        // A panic in the keys' `Eq` while inserting reaches the caller with no entry made:
-        // a monitor made for it goes too.
-        let lock = scopeguard::guard_on_unwind(lock, |mut lock| {
-            if lock.is_fresh() {
-                monitor::clear(&mut lock, &self.lists, guard);
+        let (mut key, mut value) = (key, value);
+        let backoff = Backoff::new();
+        loop {
+            // A taken name is refused here, lock-free, as a lookup would see it: the refusal
+            // takes effect at this load, when `holder` held the key. Without this, every
+            // refused registration would add its pid's monitor and then remove it, leaving a
+            // tombstone in the monitor index.
+            let exiting = self.exits_under_way();
+            if let Some(holder) = names.find(key_mark, |e| e.key == key, guard) {
+                if self.live(holder, exiting, guard).is_some() {
+                    return Err(Rejected::Taken(key, value, holder));
+                }
+                // The holder's exit has started: the name is free to every reader, and the
+                // exit takes the entry out in a moment.
+                spin(&backoff);
+                continue;
             }
-        });
-        let entry = Entry::new(key, pid, value);
-        let inserted = names.insert(key_mark, entry, |a, b| a.key == b.key, &by_key, guard);
-        let mut lock = ScopeGuard::into_inner(lock);
-        match inserted {
-            Ok(entry) => {
-                if !lock.is_fresh() {
-                    monitor::add(&mut lock, key_mark, &self.lists, guard);
-                }
-                let fresh = lock.is_fresh();
-                drop(lock);
-                self.entries.add(1);
-                if fresh {
-                    self.monitors.add(1);
-                }
-                if let Some(place) = place {
-                    place.keep();
-                }
-                self.waiters.notify();
-                if let Some(listener) = &self.listener {
-                    listener(&Event::Registered {
-                        key: &entry.key,
-                        pid,
-                        value: &*entry.value,
-                    });
-                }
-                Ok(entry)
-            }
-            Err((entry, holder)) => {
+            let fresh = Monitor::locked(pid, monitor::first(key_mark));
+            let lock = self
+                .lock_pid_at(pid, pid_mark, Some(fresh), &by_pid, guard)
+                .expect("a fresh monitor is always placed");
+            // A panic in the keys' `Eq` while inserting reaches the caller with no entry
+            // made: a monitor made for it goes too.
+            let lock = scopeguard::guard_on_unwind(lock, |mut lock| {
                 if lock.is_fresh() {
-                    // The monitor was made for this registration: it goes with it.
                     monitor::clear(&mut lock, &self.lists, guard);
                 }
-                drop(lock);
-                drop(place);
-                Err(Rejected::Taken(entry.key, entry.value.into_inner(), holder))
+            });
+            let exiting = self.exits_under_way();
+            let entry = Entry::new(key, pid, value);
+            let inserted = names.insert(key_mark, entry, |a, b| a.key == b.key, &by_key, guard);
+            let mut lock = ScopeGuard::into_inner(lock);
+            match inserted {
+                Ok(entry) => {
+                    if !lock.is_fresh() {
+                        monitor::add(&mut lock, key_mark, &self.lists, guard);
+                    }
+                    let fresh = lock.is_fresh();
+                    drop(lock);
+                    self.entries.add(1);
+                    if fresh {
+                        self.monitors.add(1);
+                    }
+                    if let Some(place) = place {
+                        place.keep();
+                    }
+                    self.waiters.notify();
+                    if let Some(listener) = &self.listener {
+                        listener(&Event::Registered {
+                            key: &entry.key,
+                            pid,
+                            value: &*entry.value,
+                        });
+                    }
+                    return Ok(entry);
+                }
+                Err((entry, holder)) => {
+                    if lock.is_fresh() {
+                        // The monitor was made for this registration: it goes with it.
+                        monitor::clear(&mut lock, &self.lists, guard);
+                    }
+                    drop(lock);
+                    (key, value) = (entry.key, entry.value.into_inner());
+                    if self.live(holder, exiting, guard).is_some() {
+                        drop(place);
+                        return Err(Rejected::Taken(key, value, holder));
+                    }
+                    // As above: the holder is exiting.
+                    spin(&backoff);
+                }
             }
         }
     }
@@ -677,7 +732,9 @@ where
         for (i, key) in keys.map(Some).chain(tail).enumerate() {
             let slot = &mut ring[i % AHEAD];
             if let Some((hash, key, started)) = slot.take() {
+                let exiting = self.exits_under_way();
                 let entry = started.find(hash, |e: &Entry<K, V, P>| e.key.borrow() == key, guard);
+                let entry = entry.and_then(|e| self.live(e, exiting, guard));
                 found.push(entry.map(&mut out));
             }
             if let Some(key) = key {
@@ -799,11 +856,16 @@ where
         else {
             return Vec::new();
         };
+        let data = monitor.data();
+        if data == monitor::DOWN {
+            // Its exit is under way: to every reader it holds nothing.
+            return Vec::new();
+        }
         let by_key = self.key_hasher();
         let mut keys = Vec::new();
         let mut marks = Vec::new();
         // SAFETY: read under `guard`, still pinned.
-        unsafe { monitor::for_each_mark(monitor.data(), guard, |m| marks.push(m)) };
+        unsafe { monitor::for_each_mark(data, guard, |m| marks.push(m)) };
         marks.sort_unstable();
         for (i, &m) in marks.iter().enumerate() {
             // Two keys of one pid can share a mark: visit each distinct mark once.
@@ -858,7 +920,9 @@ where
 
     /// The runtime reports that `pid` exited: removes every entry it holds and returns how
     /// many. When this returns, no lookup, select or dispatch that starts afterwards can
-    /// return `pid`, and its names can be registered again at once.
+    /// return `pid`, and its names can be registered again at once. To readers its names
+    /// all go at one instant, before the first is removed ("Exits are atomic", in the
+    /// type's docs).
     pub fn process_down(&self, pid: P) -> usize {
         self.down(pid, &self.epoch.pin())
     }
@@ -888,8 +952,12 @@ where
     fn prefetch_first_name(&self, pid: P, guard: &Guard) {
         let hash = mark(self.hasher.hash_one(pid));
         if let Some(monitor) = self.pids.get(hash).find(hash, |m| m.pid == pid, guard) {
+            let data = monitor.data();
+            if data == monitor::DOWN {
+                return;
+            }
             // SAFETY: read under `guard`, still pinned.
-            let first = unsafe { monitor::first_mark(monitor.data(), guard) };
+            let first = unsafe { monitor::first_mark(data, guard) };
             self.names.get(first).prefetch(first, guard);
         }
     }
@@ -903,6 +971,16 @@ where
             return 0;
         };
         let by_key = self.key_hasher();
+        // "Exits are atomic" (type docs): a pid with more than one name is counted and
+        // marked down before the first removal, and from then on holds none of them to any
+        // reader. The walk below reads the marks from `data`, the word as it was.
+        let data = lock.data();
+        let multi = monitor::is_list(data);
+        if multi {
+            // SeqCst, as the loads in `exits_under_way` and `has_exited`.
+            self.exiting.fetch_add(1, Ordering::SeqCst);
+            lock.set_data_seq_cst(monitor::DOWN);
+        }
         let mut count = 0;
         // Kept only for the listener: without one, an exit allocates nothing.
         let mut heard = Vec::new();
@@ -913,7 +991,7 @@ where
         // SAFETY: read under the lock and `guard`.
         unsafe {
             monitor::for_each_mark_ahead(
-                lock.data(),
+                data,
                 guard,
                 // A removal waits for its name's group: start the next ones' meanwhile.
                 |m| self.names.get(m).prefetch(m, guard),
@@ -944,12 +1022,16 @@ where
             );
         }
         let emptied = if user_panic.is_some() {
+            // The exit stops part-way: the pid is live again, with the names not removed.
+            if multi {
+                lock.set_data(data);
+            }
             // The walk removed the first `count` marks it visited: take those out.
             let mut gone = Vec::with_capacity(count);
             // SAFETY: as above; the same walk of the same list, still locked.
             unsafe {
                 monitor::for_each_mark_ahead(
-                    lock.data(),
+                    data,
                     guard,
                     |_| {},
                     |m| {
@@ -972,10 +1054,15 @@ where
                 guard,
             )
         } else {
-            monitor::clear(&mut lock, &self.lists, guard);
+            monitor::clear_exited(&mut lock, data, &self.lists, guard);
             true
         };
         drop(lock);
+        if multi {
+            // After every removal and the monitor's, before the listener: a reader that
+            // loads the count this leaves finds none of the pid's entries.
+            self.exiting.fetch_sub(1, Ordering::SeqCst);
+        }
         self.removed(count, emptied);
         drop(pass);
         if let Some(listener) = &self.listener {
@@ -1078,10 +1165,56 @@ impl<K: Hash + Eq, V, P: ProcessId, S: BuildHasher> Unique<K, V, P, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        let exiting = self.exits_under_way();
         let hash = mark(self.hasher.hash_one(key));
-        self.names
+        let entry = self
+            .names
             .get(hash)
-            .find(hash, |e| e.key.borrow() == key, guard)
+            .find(hash, |e| e.key.borrow() == key, guard)?;
+        self.live(entry, exiting, guard)
+    }
+
+    /// Whether exits of pids with more than one name are under way: loaded before a probe
+    /// by key, and passed to [`live`](Self::live) with what the probe found.
+    ///
+    /// `SeqCst`, with the exit's increment and its marking of the pid: a probe that starts
+    /// after an exit marked its pid down, or after it saw any of that exit's removals, loads
+    /// a count that includes the exit, or one from after the exit decremented it, which
+    /// comes after every removal (the type's docs, "Exits are atomic").
+    #[inline]
+    fn exits_under_way(&self) -> bool {
+        self.exiting.load(Ordering::SeqCst) != 0
+    }
+
+    /// `entry`, found by a probe that started when [`exits_under_way`] said `exiting`,
+    /// unless its pid's exit has started: then the exit is removing it, and to every reader
+    /// it is gone already.
+    ///
+    /// [`exits_under_way`]: Self::exits_under_way
+    #[inline]
+    fn live<'g>(
+        &self,
+        entry: &'g Entry<K, V, P>,
+        exiting: bool,
+        guard: &'g Guard,
+    ) -> Option<&'g Entry<K, V, P>> {
+        if exiting && self.has_exited(entry.pid, guard) {
+            return None;
+        }
+        Some(entry)
+    }
+
+    /// Whether `pid`, which held a name when the caller's probe found it, has exited since
+    /// (its exit marked it down) or lost every name (its monitor is gone, and with it every
+    /// entry: a monitor is placed before its pid's first entry and removed after the last).
+    #[cold]
+    fn has_exited(&self, pid: P, guard: &Guard) -> bool {
+        let hash = mark(self.hasher.hash_one(pid));
+        match self.pids.get(hash).find(hash, |m| m.pid == pid, guard) {
+            None => true,
+            // SeqCst: pairs with the exit's `set_data_seq_cst` (`exits_under_way`).
+            Some(monitor) => monitor.data_seq_cst() == monitor::DOWN,
+        }
     }
 
     fn for_each(&self, mut f: impl FnMut(&Entry<K, V, P>)) {

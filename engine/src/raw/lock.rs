@@ -31,6 +31,13 @@ pub(crate) trait LockWord {
     fn data(&self) -> u64 {
         self.word().load(Ordering::Acquire) & !WORD_FLAGS
     }
+
+    /// [`data`](Self::data), `SeqCst`: for a reader that must see the data in one total
+    /// order with other `SeqCst` operations (pairs with `Locked::set_data_seq_cst`).
+    #[inline]
+    fn data_seq_cst(&self) -> u64 {
+        self.word().load(Ordering::SeqCst) & !WORD_FLAGS
+    }
 }
 
 /// A record with a lock word.
@@ -171,9 +178,20 @@ impl<'t, 'g, E: Lockable, R: Fn(&E) -> u64> Locked<'t, 'g, E, R> {
 
     /// Replaces the record's data bits (their low two bits must be clear).
     pub(crate) fn set_data(&mut self, data: u64) {
+        self.set_data_ordered(data, Ordering::Release);
+    }
+
+    /// [`set_data`](Self::set_data), with `SeqCst` instead of Release when the new data is
+    /// a state that lock-free readers must see in one total order with other `SeqCst`
+    /// operations (a unique registry's exit marking its pid down).
+    pub(crate) fn set_data_seq_cst(&mut self, data: u64) {
+        self.set_data_ordered(data, Ordering::SeqCst);
+    }
+
+    fn set_data_ordered(&mut self, data: u64, order: Ordering) {
         debug_assert_eq!(data & WORD_FLAGS, 0);
         debug_assert!(!self.removed, "the record was removed");
-        self.store(data | LOCKED);
+        self.store(data | LOCKED, order);
         self.data = data;
     }
 
@@ -188,20 +206,16 @@ impl<'t, 'g, E: Lockable, R: Fn(&E) -> u64> Locked<'t, 'g, E, R> {
 
     /// Replaces our locked word by `word`, following the record into the next array if a
     /// migration copied it meanwhile.
-    fn store(&mut self, word: u64) {
+    fn store(&mut self, word: u64, order: Ordering) {
         loop {
-            // Release: publishes the holder's changes with the word; pairs with the Acquire
-            // CAS in `lock` and the Acquire loads of lock-free readers of the data. Acquire
-            // on failure: the word was frozen, and `relocate` needs the next array it saw.
+            // `order`, Release or stronger: publishes the holder's changes with the word;
+            // pairs with the Acquire CAS in `lock` and the Acquire loads of lock-free readers
+            // of the data. Acquire on failure: the word was frozen, and `relocate` needs the
+            // next array it saw.
             if self
                 .record()
                 .word()
-                .compare_exchange(
-                    self.data | LOCKED,
-                    word,
-                    Ordering::Release,
-                    Ordering::Acquire,
-                )
+                .compare_exchange(self.data | LOCKED, word, order, Ordering::Acquire)
                 .is_ok()
             {
                 return;
@@ -268,7 +282,7 @@ impl<'t, 'g, E: Lockable, R: Fn(&E) -> u64> Locked<'t, 'g, E, R> {
 impl<E: Lockable, R: Fn(&E) -> u64> Drop for Locked<'_, '_, E, R> {
     fn drop(&mut self) {
         if !self.removed {
-            self.store(self.data);
+            self.store(self.data, Ordering::Release);
         }
     }
 }
