@@ -102,17 +102,31 @@ fn open_gate() {
     OPEN.store(true, Ordering::SeqCst);
 }
 
-#[test]
-fn lookups_see_an_exit_whole() {
+/// Runs `test` for every configuration, one test of this file at a time, the gate closed
+/// and no exit paused at the start of each.
+fn each_config(name: &str, mut test: impl FnMut(usize)) {
     let _serial = serial();
-    let _watchdog = Watchdog::new("lookups_see_an_exit_whole", Duration::from_secs(120));
+    let _watchdog = Watchdog::new(name, Duration::from_secs(120));
     for_each_config(|partitions| {
         PAUSED.store(false, Ordering::SeqCst);
         OPEN.store(false, Ordering::SeqCst);
-        let reg = registry(partitions);
-        reg.register(EXITING, FIRST, 1).unwrap();
-        reg.register(EXITING, SECOND, 2).unwrap();
-        reg.register(EXITING, THIRD, 3).unwrap();
+        test(partitions);
+    });
+}
+
+/// A registry in which `EXITING` holds `keys`, the `i`th with value `i + 1`.
+fn holding(partitions: usize, keys: &[Gated]) -> Arc<Registry> {
+    let reg = registry(partitions);
+    for (value, &key) in (1..).zip(keys) {
+        reg.register(EXITING, key, value).unwrap();
+    }
+    reg
+}
+
+#[test]
+fn lookups_see_an_exit_whole() {
+    each_config("lookups_see_an_exit_whole", |partitions| {
+        let reg = holding(partitions, &[FIRST, SECOND, THIRD]);
         reg.register(BYSTANDER, Gated(7), 7).unwrap();
 
         let exit = exit_held_at(&reg, SECOND);
@@ -160,17 +174,8 @@ fn lookups_see_an_exit_whole() {
 
 #[test]
 fn a_registration_waits_out_an_exiting_holder() {
-    let _serial = serial();
-    let _watchdog = Watchdog::new(
-        "a_registration_waits_out_an_exiting_holder",
-        Duration::from_secs(120),
-    );
-    for_each_config(|partitions| {
-        PAUSED.store(false, Ordering::SeqCst);
-        OPEN.store(false, Ordering::SeqCst);
-        let reg = registry(partitions);
-        reg.register(EXITING, FIRST, 1).unwrap();
-        reg.register(EXITING, SECOND, 2).unwrap();
+    each_config("a_registration_waits_out_an_exiting_holder", |partitions| {
+        let reg = holding(partitions, &[FIRST, SECOND]);
         let exit = exit_held_at(&reg, SECOND);
 
         // `SECOND` is still in the table, held by a pid that is gone to every reader: a
@@ -213,16 +218,8 @@ fn a_registration_waits_out_an_exiting_holder() {
 /// nothing, and a registration of its name is refused while the name is in the table.
 #[test]
 fn a_single_name_exit_is_one_removal() {
-    let _serial = serial();
-    let _watchdog = Watchdog::new(
-        "a_single_name_exit_is_one_removal",
-        Duration::from_secs(120),
-    );
-    for_each_config(|partitions| {
-        PAUSED.store(false, Ordering::SeqCst);
-        OPEN.store(false, Ordering::SeqCst);
-        let reg = registry(partitions);
-        reg.register(EXITING, FIRST, 1).unwrap();
+    each_config("a_single_name_exit_is_one_removal", |partitions| {
+        let reg = holding(partitions, &[FIRST]);
         // Held in `FIRST`'s hash, before its removal.
         let exit = exit_held_at(&reg, FIRST);
         assert_eq!(reg.whereis(&FIRST), Some(EXITING));
@@ -244,55 +241,53 @@ fn a_single_name_exit_is_one_removal() {
 fn readers_racing_exits_never_see_one_half_done() {
     use std::sync::atomic::AtomicUsize;
 
-    let _serial = serial();
-    let _watchdog = Watchdog::new(
+    each_config(
         "readers_racing_exits_never_see_one_half_done",
-        Duration::from_secs(120),
-    );
-    for_each_config(|partitions| {
-        let reg = registry(partitions);
-        // Pids `0..registered` have held all three names (`Pid::new(g)` for generation `g`).
-        let registered = AtomicU64::new(0);
-        let stop = AtomicBool::new(false);
-        let (anomalies, checks) = (AtomicUsize::new(0), AtomicUsize::new(0));
-        let run_for = Duration::from_millis(if cfg!(debug_assertions) { 300 } else { 700 });
-        thread::scope(|s| {
-            s.spawn(|| {
-                let start = Instant::now();
-                let mut generation = 0;
-                while start.elapsed() < run_for {
-                    let pid = Pid::new(generation);
-                    for key in [FIRST, SECOND, THIRD] {
-                        reg.register(pid, key, 0).unwrap();
-                    }
-                    registered.store(generation + 1, Ordering::SeqCst);
-                    assert_eq!(reg.process_down(pid), 3);
-                    generation += 1;
-                }
-                stop.store(true, Ordering::SeqCst);
-            });
-            for _ in 0..2 {
+        |partitions| {
+            let reg = registry(partitions);
+            // Pids `0..registered` have held all three names (`Pid::new(g)` for generation `g`).
+            let registered = AtomicU64::new(0);
+            let stop = AtomicBool::new(false);
+            let (anomalies, checks) = (AtomicUsize::new(0), AtomicUsize::new(0));
+            let run_for = Duration::from_millis(if cfg!(debug_assertions) { 300 } else { 700 });
+            thread::scope(|s| {
                 s.spawn(|| {
-                    while !stop.load(Ordering::SeqCst) {
-                        let before = registered.load(Ordering::SeqCst);
-                        let first = reg.whereis(&FIRST);
-                        let third = reg.whereis(&THIRD);
-                        checks.fetch_add(1, Ordering::Relaxed);
-                        if let (None, Some(pid)) = (first, third) {
-                            if pid.get() < before {
-                                anomalies.fetch_add(1, Ordering::Relaxed);
+                    let start = Instant::now();
+                    let mut generation = 0;
+                    while start.elapsed() < run_for {
+                        let pid = Pid::new(generation);
+                        for key in [FIRST, SECOND, THIRD] {
+                            reg.register(pid, key, 0).unwrap();
+                        }
+                        registered.store(generation + 1, Ordering::SeqCst);
+                        assert_eq!(reg.process_down(pid), 3);
+                        generation += 1;
+                    }
+                    stop.store(true, Ordering::SeqCst);
+                });
+                for _ in 0..2 {
+                    s.spawn(|| {
+                        while !stop.load(Ordering::SeqCst) {
+                            let before = registered.load(Ordering::SeqCst);
+                            let first = reg.whereis(&FIRST);
+                            let third = reg.whereis(&THIRD);
+                            checks.fetch_add(1, Ordering::Relaxed);
+                            if let (None, Some(pid)) = (first, third) {
+                                if pid.get() < before {
+                                    anomalies.fetch_add(1, Ordering::Relaxed);
+                                }
                             }
                         }
-                    }
-                });
-            }
-        });
-        let (anomalies, checks) = (anomalies.into_inner(), checks.into_inner());
-        assert!(checks > 0);
-        assert_eq!(
-            anomalies, 0,
-            "{anomalies} of {checks} reader passes saw an exit half done"
-        );
-        assert_eq!((reg.count(), reg.monitors()), (0, 0));
-    });
+                    });
+                }
+            });
+            let (anomalies, checks) = (anomalies.into_inner(), checks.into_inner());
+            assert!(checks > 0);
+            assert_eq!(
+                anomalies, 0,
+                "{anomalies} of {checks} reader passes saw an exit half done"
+            );
+            assert_eq!((reg.count(), reg.monitors()), (0, 0));
+        },
+    );
 }

@@ -2,9 +2,10 @@
 //! the second: the exit is atomic to readers (`Unique`'s docs, "Exits are atomic").
 #![cfg(loom)]
 
+use loom::sync::Arc;
 use loom::thread;
 use regent::Pid;
-use regent_loom::{model, registry_with_capacity};
+use regent_loom::{model, registry_with_capacity, Registry};
 
 /// The exiting pid's names, `FIRST` removed first (the monitor walks its keys in the order
 /// they were registered).
@@ -13,9 +14,20 @@ const SECOND: u64 = 8;
 const EXITING: Pid = Pid::new(1);
 const HEIR: Pid = Pid::new(2);
 
+/// A registry in which `EXITING` holds `FIRST` and `SECOND`, and a thread running its exit.
 /// The tables are sized so that no migration runs: models 5, 13 and 16 cover reads and
 /// writes across one.
-///
+fn exit_under_way() -> (Arc<Registry<u64>>, thread::JoinHandle<usize>) {
+    let reg = registry_with_capacity::<u64>(8);
+    reg.register(EXITING, FIRST, 1).unwrap();
+    reg.register(EXITING, SECOND, 2).unwrap();
+    let exit = {
+        let reg = reg.clone();
+        thread::spawn(move || reg.process_down(EXITING))
+    };
+    (reg, exit)
+}
+
 /// Pid 1 holds `FIRST` and `SECOND` and exits in one thread, while the model's thread looks
 /// `FIRST` up and then `SECOND`.
 ///
@@ -25,13 +37,7 @@ const HEIR: Pid = Pid::new(2);
 #[test]
 fn readers_see_an_exit_whole() {
     model(|| {
-        let reg = registry_with_capacity::<u64>(8);
-        reg.register(EXITING, FIRST, 1).unwrap();
-        reg.register(EXITING, SECOND, 2).unwrap();
-        let exit = {
-            let reg = reg.clone();
-            thread::spawn(move || reg.process_down(EXITING))
-        };
+        let (reg, exit) = exit_under_way();
         let first = reg.whereis(&FIRST);
         let second = reg.whereis(&SECOND);
         assert!(
@@ -52,13 +58,7 @@ fn readers_see_an_exit_whole() {
 #[test]
 fn a_registration_after_a_seen_removal_wins() {
     model(|| {
-        let reg = registry_with_capacity::<u64>(8);
-        reg.register(EXITING, FIRST, 1).unwrap();
-        reg.register(EXITING, SECOND, 2).unwrap();
-        let exit = {
-            let reg = reg.clone();
-            thread::spawn(move || reg.process_down(EXITING))
-        };
+        let (reg, exit) = exit_under_way();
         let first = reg.whereis(&FIRST);
         let registered = reg.register(HEIR, SECOND, 10);
         if first.is_none() {
