@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs four suites under valgrind memcheck and prints each summary:
+# Runs five suites under valgrind memcheck and prints each summary:
 #
 # - the small stress workload (`small_mixed_run_for_valgrind` in
 #   engine/tests/unique_stress.rs: 2 threads of mixed operations on one registry, partitions
@@ -13,7 +13,9 @@
 # - every test of engine/tests/hash_panics.rs: registrations undone when a key's or pid's
 #   `Eq` panics, among them a duplicate entry given back to its bag unpublished (a bag
 #   reference miscounted there frees the bag before its last slot is reclaimed, a
-#   use-after-free that only memcheck sees).
+#   use-after-free that only memcheck sees);
+# - every test of engine/tests/exit_atomicity.rs: exits that show their pid's monitor as
+#   down while they retire its key list, racing readers that probe that monitor.
 #
 # Fails on any memcheck error, on any "definitely lost" block, and on any "possibly lost"
 # block allocated by regent or crossbeam. std keeps the main thread's `Thread` handle in a
@@ -77,4 +79,5 @@ memcheck unique_stress small_mixed_run_for_valgrind --exact || status=$?
 memcheck duplicate_api || status=$?
 memcheck migration_reads || status=$?
 memcheck hash_panics || status=$?
+memcheck exit_atomicity || status=$?
 exit "$status"
