@@ -8,9 +8,9 @@
 //! order and in which every call returns what the sequential specification (a map from key
 //! to owner and value) says it returns: Wing & Gong's search, with Lowe's memoization of
 //! (calls linearized, state) pairs already explored, which keeps it linear on histories
-//! with little overlap. `process_down` is specified as API.md states it: it removes its
-//! pid's entries one by one while it runs (another thread can see an exit half done), and
-//! none is left when it returns.
+//! with little overlap. `process_down` is one atomic step like the others: to readers its
+//! pid's entries all go at one instant (`Unique`'s docs, "Exits are atomic"; until session
+//! 20 the specification let another thread see an exit half done while it ran).
 //!
 //! The runtime's contract holds throughout: each thread has its own pids, registers with
 //! a pid only while it is alive, is the only one to report it down, and never reuses a pid
@@ -160,95 +160,19 @@ fn step(mut state: State, call: Call) -> (State, Ret) {
     (state, ret)
 }
 
-/// One step of the search: a whole call, or a part of a `process_down`.
-///
-/// `process_down` removes its pid's entries one at a time (API.md promises only that none
-/// is left when it returns), so a call `ProcessDown(pid) -> Down(n)` is checked as `n`
-/// removals of one of the pid's keys each, then a check that the pid holds none, all inside
-/// the call's interval and in that order. Every other call is one atomic step.
-#[derive(Clone, Copy, Debug)]
-struct Step {
-    kind: StepKind,
-    invoked: u64,
-    returned: u64,
-    /// The step that must be linearized before this one (the previous part of the call).
-    after: Option<usize>,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum StepKind {
-    Call(Call, Ret),
-    RemoveOne { pid: u64 },
-    NoneLeft { pid: u64 },
-}
-
-fn steps(history: &[Op]) -> Vec<Step> {
-    let mut steps = Vec::new();
-    for op in history {
-        let step = |kind, after| Step {
-            kind,
-            invoked: op.invoked,
-            returned: op.returned,
-            after,
-        };
-        match (op.call, op.ret) {
-            (Call::ProcessDown { pid }, Ret::Down(n)) => {
-                let mut after = None;
-                for _ in 0..n {
-                    steps.push(step(StepKind::RemoveOne { pid }, after));
-                    after = Some(steps.len() - 1);
-                }
-                steps.push(step(StepKind::NoneLeft { pid }, after));
-            }
-            (call, ret) => steps.push(step(StepKind::Call(call, ret), None)),
-        }
-    }
-    steps
-}
-
-/// The states a step can lead to from `state` (none: it cannot be linearized there).
-fn outcomes(state: State, kind: StepKind) -> Vec<State> {
-    let owned = |slot: &Option<(u64, u64)>, pid| matches!(slot, Some((owner, _)) if *owner == pid);
-    match kind {
-        StepKind::Call(call, ret) => {
-            let (next, got) = step(state, call);
-            if got == ret {
-                vec![next]
-            } else {
-                vec![]
-            }
-        }
-        StepKind::RemoveOne { pid } => (0..MAX_KEYS)
-            .filter(|&k| owned(&state[k], pid))
-            .map(|k| {
-                let mut next = state;
-                next[k] = None;
-                next
-            })
-            .collect(),
-        StepKind::NoneLeft { pid } => {
-            if state.iter().any(|slot| owned(slot, pid)) {
-                vec![]
-            } else {
-                vec![state]
-            }
-        }
-    }
-}
-
 /// Searches for a linearization of `history` from the empty state; returns the indices of
-/// its steps (see [`Step`]) in linearization order.
+/// its calls in linearization order. Every call is one atomic step, `process_down` too: to
+/// readers its pid's entries all go at one instant (`Unique`'s docs, "Exits are atomic").
 fn linearize(history: &[Op]) -> Option<Vec<usize>> {
-    let steps = steps(history);
-    assert!(steps.len() <= 128, "the checker tracks steps in a u128");
-    let all = u128::MAX >> (128 - steps.len());
+    assert!(history.len() <= 128, "the checker tracks calls in a u128");
+    let all = u128::MAX >> (128 - history.len());
     let mut seen = HashSet::new();
-    let mut order = Vec::with_capacity(steps.len());
-    search(&steps, all, 0, [None; MAX_KEYS], &mut seen, &mut order).then_some(order)
+    let mut order = Vec::with_capacity(history.len());
+    search(history, all, 0, [None; MAX_KEYS], &mut seen, &mut order).then_some(order)
 }
 
 fn search(
-    steps: &[Step],
+    history: &[Op],
     all: u128,
     done: u128,
     state: State,
@@ -263,21 +187,19 @@ fn search(
     if !seen.insert((done, state)) {
         return false;
     }
-    let pending = || (0..steps.len()).filter(move |&i| done & (1 << i) == 0);
-    // A step can go next only if no pending step returned before it was invoked, and the
-    // part of its call before it is done.
-    let horizon = pending().map(|i| steps[i].returned).min().unwrap();
-    let ready = |i: &usize| {
-        steps[*i].invoked < horizon && steps[*i].after.is_none_or(|a| done & (1 << a) != 0)
-    };
-    for i in pending().filter(ready) {
-        for next in outcomes(state, steps[i].kind) {
-            order.push(i);
-            if search(steps, all, done | 1 << i, next, seen, order) {
-                return true;
-            }
-            order.pop();
+    let pending = || (0..history.len()).filter(move |&i| done & (1 << i) == 0);
+    // A call can go next only if no pending call returned before it was invoked.
+    let horizon = pending().map(|i| history[i].returned).min().unwrap();
+    for i in pending().filter(|&i| history[i].invoked < horizon) {
+        let (next, got) = step(state, history[i].call);
+        if got != history[i].ret {
+            continue;
         }
+        order.push(i);
+        if search(history, all, done | 1 << i, next, seen, order) {
+            return true;
+        }
+        order.pop();
     }
     false
 }
@@ -626,8 +548,8 @@ fn checker_accepts_overlapping_calls_in_either_order() {
 }
 
 #[test]
-fn checker_accepts_an_exit_seen_half_done_while_it_runs() {
-    // While process_down(1) runs, key 0 may already be free and key 1 still held.
+fn checker_rejects_an_exit_seen_half_done_while_it_runs() {
+    // While process_down(1) runs, a reader sees key 0 free and then key 1 still held.
     let reg = |key, value| Call::Register { pid: 1, key, value };
     let h = history(&[
         (0, 0, 1, reg(0, 10), Ret::Registered),
@@ -636,13 +558,27 @@ fn checker_accepts_an_exit_seen_half_done_while_it_runs() {
         (1, 5, 6, LOOKUP, Ret::Found(None)),
         (1, 7, 8, Call::Lookup { key: 1 }, Ret::Found(Some((1, 11)))),
     ]);
-    assert!(linearize(&h).is_some());
-    // But not once it returned, and not with more or fewer entries than it reports.
+    assert!(linearize(&h).is_none());
+    // Both still held, or both gone, or held then gone, is an exit seen whole.
+    for (first, second) in [
+        (Some((1, 10)), Some((1, 11))),
+        (None, None),
+        (Some((1, 10)), None),
+    ] {
+        let mut whole = h.clone();
+        whole[3].ret = Ret::Found(first);
+        whole[4].ret = Ret::Found(second);
+        assert!(linearize(&whole).is_some(), "{first:?} then {second:?}");
+    }
+    // Not once it returned, and not with more or fewer entries than it reports.
     let mut late = h.clone();
+    late[3].ret = Ret::Found(Some((1, 10)));
     late[4].invoked = 10;
     late[4].returned = 11;
     assert!(linearize(&late).is_none());
     let mut miscounted = h;
+    miscounted[3].ret = Ret::Found(None);
+    miscounted[4].ret = Ret::Found(None);
     miscounted[2].ret = Ret::Down(1);
     assert!(linearize(&miscounted).is_none());
 }
