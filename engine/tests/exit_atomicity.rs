@@ -261,7 +261,9 @@ fn readers_racing_exits_never_see_one_half_done() {
                 s.spawn(|| {
                     let start = Instant::now();
                     let mut generation = 0;
-                    while start.elapsed() < run_for {
+                    // Until the readers have had their turn too: under valgrind, which runs one
+                    // thread at a time, they may not start before the time is up.
+                    while start.elapsed() < run_for || checks.load(Ordering::Relaxed) < 10_000 {
                         let pid = Pid::new(generation);
                         for key in [FIRST, SECOND, THIRD] {
                             reg.register(pid, key, 0).unwrap();
