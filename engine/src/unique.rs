@@ -451,7 +451,6 @@ where
                     monitor::clear(&mut lock, &self.lists, guard);
                 }
             });
-            let exiting = self.exits_under_way();
             let entry = Entry::new(key, pid, value);
             let inserted = names.insert(key_mark, entry, |a, b| a.key == b.key, &by_key, guard);
             let mut lock = ScopeGuard::into_inner(lock);
@@ -479,19 +478,15 @@ where
                     }
                     return Ok(entry);
                 }
-                Err((entry, holder)) => {
+                Err((entry, _)) => {
                     if lock.is_fresh() {
                         // The monitor was made for this registration: it goes with it.
                         monitor::clear(&mut lock, &self.lists, guard);
                     }
                     drop(lock);
+                    // The key was taken since the look above: look again, which refuses
+                    // it there (or waits out its holder's exit).
                     (key, value) = (entry.key, entry.value.into_inner());
-                    if self.live(holder, exiting, guard).is_some() {
-                        drop(place);
-                        return Err(Rejected::Taken(key, value, holder));
-                    }
-                    // As above: the holder is exiting.
-                    spin(&backoff);
                 }
             }
         }
