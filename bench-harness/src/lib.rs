@@ -13,6 +13,8 @@
 //!   hot-key churn, memory per entry.
 //! - [`limits`] measures dependent and independent random-access time over a table-sized
 //!   array.
+//! - [`instructions`] counts, with callgrind, the instructions one operation of each Rust
+//!   peer executes: exact where timings on a shared machine are not.
 //!
 //! Memory figures come from the counting allocator in [`alloc`], which the binary, the
 //! benches and the tests install as the global allocator.
@@ -23,6 +25,7 @@ pub mod compare;
 pub mod count;
 pub mod duplicate;
 pub mod engine;
+pub mod instructions;
 pub mod limits;
 pub mod peers;
 pub mod report;

@@ -1,3 +1,4 @@
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -5,6 +6,7 @@ use regent_bench::alloc::Counting;
 use regent_bench::compare::{self, CompareArgs};
 use regent_bench::duplicate::{self, DuplicateArgs};
 use regent_bench::engine::{self, EngineArgs};
+use regent_bench::instructions::{self, ChildArgs, InstructionsArgs};
 use regent_bench::limits::{self, LimitsArgs};
 use regent_bench::scale::{self, ScaleArgs};
 
@@ -34,6 +36,11 @@ enum Command {
     Compare(CompareArgs),
     /// This machine's dependent and independent random-access time over a table-sized array
     Limits(LimitsArgs),
+    /// Instructions per operation of each Rust peer, counted by callgrind (needs valgrind)
+    Instructions(InstructionsArgs),
+    /// One phase of one peer, run by `instructions` under callgrind
+    #[command(hide = true)]
+    InstructionsChild(ChildArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +51,8 @@ fn main() -> ExitCode {
         Command::Duplicate(args) => duplicate::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Limits(args) => limits::run(&args),
+        Command::Instructions(args) => instructions::run(&args),
+        Command::InstructionsChild(args) => instructions::child(&args).map(|()| PathBuf::new()),
     };
     match outcome {
         Ok(_) => ExitCode::SUCCESS,

@@ -171,27 +171,36 @@ impl Phase {
         threads: usize,
         progress: &ProgressBar,
     ) -> Result<Timing, Error> {
+        let timing = self.drive(registry, keys, Timed { threads, progress });
+        check(R::NAME, self.name(), keys.count(), &timing)?;
+        Ok(timing)
+    }
+
+    /// Hands this phase's operation on `registry` to `driver`: a closure of the process
+    /// index that returns whether the operation answered as the phase expects, with the
+    /// stride in which the phase visits the processes.
+    pub fn drive<R: Registry, D: Driver>(self, registry: &R, keys: Keys, driver: D) -> D::Output {
         let n = keys.count();
-        let timing = match self {
-            Phase::Register => runner::run(threads, n, 1, progress, |i| {
+        match self {
+            Phase::Register => driver.drive(n, 1, |i| {
                 registry.register(i as u64, keys.key(i), Keys::value(i))
             }),
-            Phase::RegisterConflict => runner::run(threads, n, SCATTER, progress, |i| {
+            Phase::RegisterConflict => driver.drive(n, SCATTER, |i| {
                 !registry.register((n + i) as u64, keys.key(i), Keys::value(n + i))
             }),
-            Phase::LookupHit => runner::run(threads, n, SCATTER, progress, |i| {
+            Phase::LookupHit => driver.drive(n, SCATTER, |i| {
                 registry.lookup(keys.key(i)) == Some((i as u64, Keys::value(i)))
             }),
-            Phase::LookupMiss => runner::run(threads, n, SCATTER, progress, |i| {
-                registry.lookup(keys.missing(i)).is_none()
-            }),
-            Phase::Unregister => runner::run(threads, n, SCATTER, progress, |i| {
-                registry.unregister(i as u64, keys.key(i))
-            }),
-            Phase::ProcessDown => runner::run(threads, n, SCATTER, progress, |i| {
-                registry.process_down(i as u64) == 1
-            }),
-            Phase::ReadMix => runner::run(threads, n, SCATTER, progress, |i| match i % MIX {
+            Phase::LookupMiss => {
+                driver.drive(n, SCATTER, |i| registry.lookup(keys.missing(i)).is_none())
+            }
+            Phase::Unregister => {
+                driver.drive(n, SCATTER, |i| registry.unregister(i as u64, keys.key(i)))
+            }
+            Phase::ProcessDown => {
+                driver.drive(n, SCATTER, |i| registry.process_down(i as u64) == 1)
+            }
+            Phase::ReadMix => driver.drive(n, SCATTER, |i| match i % MIX {
                 MIX_DOWN => registry.process_down(i as u64) == 1,
                 // Process `n + i` is new; its key is one that lookups of misses use.
                 MIX_REGISTER => {
@@ -199,9 +208,33 @@ impl Phase {
                 }
                 _ => registry.lookup(keys.key(i)) == Some((i as u64, Keys::value(i))),
             }),
-        };
-        check(R::NAME, self.name(), n, &timing)?;
-        Ok(timing)
+        }
+    }
+}
+
+/// What to do with a phase's operation ([`Phase::drive`]): time it on pinned threads, or
+/// count its instructions. Each phase passes its own closure type, so a driver's loop is
+/// compiled for each, with the operation inlined.
+pub trait Driver {
+    /// What driving the phase yields.
+    type Output;
+
+    /// Applies `op` to each of the `n` processes, visiting `i = j * stride mod n` for
+    /// `j` in `0..n`; `op` returns whether the registry answered as expected.
+    fn drive(self, n: usize, stride: usize, op: impl Fn(usize) -> bool + Sync) -> Self::Output;
+}
+
+/// [`Phase::run`]'s driver: [`runner::run`].
+struct Timed<'a> {
+    threads: usize,
+    progress: &'a ProgressBar,
+}
+
+impl Driver for Timed<'_> {
+    type Output = Timing;
+
+    fn drive(self, n: usize, stride: usize, op: impl Fn(usize) -> bool + Sync) -> Timing {
+        runner::run(self.threads, n, stride, self.progress, op)
     }
 }
 

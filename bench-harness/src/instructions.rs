@@ -1,0 +1,519 @@
+//! `instructions`: what one operation of each peer costs in instructions, counted by
+//! callgrind (valgrind's instruction-level profiler) instead of timed.
+//!
+//! A timing on a shared VM moves by a fifth between two runs of one binary; an instruction
+//! count does not move at all. It is not a speed (it ignores cache misses, and a locked
+//! read-modify-write counts as one instruction), but it says exactly how much work each
+//! peer does for the same operation on the same keys, which is what a single-thread timing
+//! of a cache-resident table mostly measures.
+//!
+//! Each (peer, phase) runs in its own child process, this binary under
+//! `valgrind --tool=callgrind`, with collection off except inside [`counted`]: the child
+//! builds a fresh registry, brings it to the state the phase starts from (uncounted), and
+//! runs the phase's operations on one thread, in the order `compare` visits them. A null
+//! registry that stores nothing runs the same loops, and its count (the loop, the keys, the
+//! call) is subtracted from every peer's.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::count::Count;
+use crate::peers::{
+    DashMapPeer, FlurryPeer, PapayaPeer, Peer, RegentPeer, Registry, RwLockPeer, SccPeer,
+};
+use crate::report::{self, figure, Provenance, Table};
+use crate::workload::{self, Driver, Keys, Phase, State};
+use crate::Error;
+
+/// The symbol callgrind counts inside (`--toggle-collect`).
+const COUNTED: &str = "regent_bench::instructions::counted*";
+
+/// Arguments of `regent-bench instructions`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InstructionsArgs {
+    /// Processes, one key each (suffixes k, M, G); the table's size sets its load, and so
+    /// how far probes run
+    #[arg(long, default_value = "1M")]
+    pub keys: Count,
+    /// Peers to count (comma list) [default: every Rust peer]
+    #[arg(long, value_delimiter = ',')]
+    pub peers: Vec<Peer>,
+    /// Folder for the JSON results
+    #[arg(long, default_value_os_t = report::workspace_dir().join("results"))]
+    pub out: PathBuf,
+    /// The markdown report to regenerate
+    #[arg(long, default_value_os_t = report::workspace_dir().join("reports").join("instructions.md"))]
+    pub report: PathBuf,
+    /// The `valgrind` executable
+    #[arg(long, default_value = "valgrind")]
+    pub valgrind: PathBuf,
+    /// The `regent-bench` binary the children run: this one, unless a test names it.
+    #[arg(skip)]
+    pub exe: Option<PathBuf>,
+}
+
+/// Arguments of the hidden child subcommand, run under callgrind.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ChildArgs {
+    /// The peer to run, or none for the null registry
+    #[arg(long)]
+    pub peer: Option<Peer>,
+    /// The phase, by its name in tables and JSON
+    #[arg(long)]
+    pub phase: String,
+    /// Processes, one key each
+    #[arg(long)]
+    pub keys: Count,
+}
+
+/// `results/instructions-<stamp>.json`.
+#[derive(Debug, Serialize)]
+pub struct InstructionsResult {
+    /// Where and how the counts were taken.
+    pub run: Run,
+    /// One entry per phase, in the order they ran.
+    pub phases: Vec<PhaseCounts>,
+}
+
+/// The run's provenance, key count and valgrind.
+#[derive(Debug, Serialize)]
+pub struct Run {
+    /// Processes, one key each.
+    pub keys: usize,
+    /// `valgrind --version`.
+    pub valgrind: String,
+    /// Machine, compiler, commit and command.
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+/// One phase's counts.
+#[derive(Debug, Serialize)]
+pub struct PhaseCounts {
+    /// The phase's name.
+    pub name: &'static str,
+    /// The null registry's instructions per operation, subtracted from each peer's.
+    pub baseline: f64,
+    /// Each peer's instructions per operation, net of the baseline.
+    pub results: Vec<PeerCount>,
+}
+
+/// One peer's count in one phase.
+#[derive(Debug, Serialize)]
+pub struct PeerCount {
+    /// The peer's name.
+    pub peer: &'static str,
+    /// Instructions per operation, net of the baseline.
+    pub instructions_per_op: f64,
+}
+
+/// Runs every phase for every selected Rust peer under callgrind, prints a table and
+/// writes `instructions-<stamp>.json` to `args.out` and the markdown report. Returns the
+/// JSON's path.
+///
+/// # Errors
+///
+/// If valgrind cannot be run, a child fails (a peer answered wrongly, or crashed), or an
+/// output cannot be written.
+pub fn run(args: &InstructionsArgs) -> Result<PathBuf, Error> {
+    let valgrind = valgrind_version(&args.valgrind)?;
+    let exe = match &args.exe {
+        Some(exe) => exe.clone(),
+        None => std::env::current_exe()?,
+    };
+    let peers: Vec<Peer> = Peer::ALL
+        .into_iter()
+        .filter(|p| args.peers.is_empty() || args.peers.contains(p))
+        .filter(|p| {
+            let rust = p.is_rust();
+            if !rust {
+                println!(
+                    "{} skipped: it runs on the BEAM, whose instructions callgrind would count \
+                     for the virtual machine, not the registry",
+                    p.name()
+                );
+            }
+            rust
+        })
+        .collect();
+    if peers.is_empty() {
+        return Err("no Rust peer selected".into());
+    }
+    let keys = args.keys.0;
+    let provenance = Provenance::detect(&format!(
+        "instructions --keys {} --peers {}",
+        args.keys,
+        peers.iter().map(|p| p.name()).collect::<Vec<_>>().join(",")
+    ));
+    let stamp = report::utc_stamp(SystemTime::now());
+    let scratch = std::env::temp_dir().join(format!(
+        "regent-instructions-{}-{stamp}",
+        std::process::id()
+    ));
+    fs::create_dir_all(&scratch)?;
+    let progress = report::progress("instructions");
+    progress.set_length((Phase::ALL.len() * (peers.len() + 1)) as u64);
+    let counted = (|| {
+        let mut phases = Vec::new();
+        for phase in Phase::ALL {
+            let count = |peer: Option<Peer>| {
+                progress.set_prefix(format!(
+                    "{} {}",
+                    peer.map_or("baseline", Peer::name),
+                    phase.name()
+                ));
+                let total = count_child(&args.valgrind, &exe, &scratch, peer, phase, keys);
+                progress.inc(1);
+                total.map(|t| t as f64 / keys as f64)
+            };
+            let baseline = count(None)?;
+            let mut results = Vec::new();
+            for &peer in &peers {
+                results.push(PeerCount {
+                    peer: peer.name(),
+                    instructions_per_op: count(Some(peer))? - baseline,
+                });
+            }
+            phases.push(PhaseCounts {
+                name: phase.name(),
+                baseline,
+                results,
+            });
+        }
+        Ok::<_, Error>(phases)
+    })();
+    progress.finish_and_clear();
+    // Best effort: the counts are read already, and a leftover folder in the temp dir
+    // does no harm.
+    let _ = fs::remove_dir_all(&scratch);
+    let result = InstructionsResult {
+        run: Run {
+            keys,
+            valgrind,
+            provenance,
+        },
+        phases: counted?,
+    };
+    let table = table(&result);
+    print!("{}\n{table}", result.run.provenance.describe());
+    let path = report::write_json(&args.out, "instructions", &stamp, &result)?;
+    println!("wrote {}", path.display());
+    fs::write(&args.report, markdown(&result, &path, &table))?;
+    println!("wrote {}", args.report.display());
+    Ok(path)
+}
+
+/// The hidden child: one phase of one peer (or of the null registry), counted.
+///
+/// # Errors
+///
+/// If the phase name is unknown, or the peer answered an operation wrongly.
+pub fn child(args: &ChildArgs) -> Result<(), Error> {
+    let phase = Phase::ALL
+        .into_iter()
+        .find(|p| p.name() == args.phase)
+        .ok_or_else(|| format!("unknown phase {}", args.phase))?;
+    let keys = Keys::new(args.keys.0);
+    match args.peer {
+        None => count_phase::<Null>(phase, keys),
+        Some(Peer::Regent) => count_phase::<RegentPeer>(phase, keys),
+        Some(Peer::Dashmap) => count_phase::<DashMapPeer>(phase, keys),
+        Some(Peer::Scc) => count_phase::<SccPeer>(phase, keys),
+        Some(Peer::Papaya) => count_phase::<PapayaPeer>(phase, keys),
+        Some(Peer::Flurry) => count_phase::<FlurryPeer>(phase, keys),
+        Some(Peer::Rwlock) => count_phase::<RwLockPeer>(phase, keys),
+        Some(Peer::Beam) => Err("beam does not run in this process".into()),
+    }
+}
+
+/// A fresh `R` brought to `phase`'s start state, then `phase` run inside [`counted`].
+fn count_phase<R: Registry>(phase: Phase, keys: Keys) -> Result<(), Error> {
+    let registry = R::default();
+    if phase.starts() != State::Empty {
+        workload::prepare(&registry, keys, 1, State::Empty, phase.starts())?;
+    }
+    let right = phase.drive(&registry, keys, Counted);
+    if right != keys.count() && R::NAME != Null::NAME {
+        return Err(format!(
+            "{} {}: {} of {} operations returned a wrong result",
+            R::NAME,
+            phase.name(),
+            keys.count() - right,
+            keys.count()
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Runs the phase's loop in [`counted`] on this thread.
+struct Counted;
+
+impl Driver for Counted {
+    type Output = usize;
+
+    fn drive(self, n: usize, stride: usize, op: impl Fn(usize) -> bool + Sync) -> usize {
+        counted(n, stride, op)
+    }
+}
+
+/// The only code callgrind counts: `op` on every process, in `compare`'s order. Returns
+/// how many operations answered as expected.
+#[inline(never)]
+fn counted(n: usize, stride: usize, op: impl Fn(usize) -> bool) -> usize {
+    let stride = stride % n.max(1);
+    let (mut i, mut right) = (0, 0);
+    for _ in 0..n {
+        right += usize::from(op(i));
+        i += stride;
+        if i >= n {
+            i -= n;
+        }
+    }
+    right
+}
+
+/// A registry that stores nothing: what the loop, the keys and a call cost on their own.
+#[derive(Debug, Default)]
+struct Null;
+
+impl Registry for Null {
+    const NAME: &'static str = "baseline";
+
+    #[inline(never)]
+    fn register(&self, pid: u64, key: u64, value: u64) -> bool {
+        std::hint::black_box((pid, key, value));
+        true
+    }
+
+    #[inline(never)]
+    fn lookup(&self, key: u64) -> Option<(u64, u64)> {
+        std::hint::black_box(key);
+        None
+    }
+
+    #[inline(never)]
+    fn unregister(&self, pid: u64, key: u64) -> bool {
+        std::hint::black_box((pid, key));
+        true
+    }
+
+    #[inline(never)]
+    fn process_down(&self, pid: u64) -> usize {
+        std::hint::black_box(pid);
+        1
+    }
+
+    fn count(&self) -> usize {
+        0
+    }
+}
+
+/// `valgrind --version`, or an error saying how to get it.
+fn valgrind_version(valgrind: &Path) -> Result<String, Error> {
+    let missing = || {
+        format!(
+            "{} not found: `instructions` counts with callgrind, part of valgrind \
+             (apt-get install valgrind)",
+            valgrind.display()
+        )
+    };
+    let output = Command::new(valgrind)
+        .arg("--version")
+        .output()
+        .map_err(|_| missing())?;
+    if !output.status.success() {
+        return Err(missing().into());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// Runs one child under callgrind and returns the instructions it counted.
+fn count_child(
+    valgrind: &Path,
+    exe: &Path,
+    scratch: &Path,
+    peer: Option<Peer>,
+    phase: Phase,
+    keys: usize,
+) -> Result<u64, Error> {
+    let name = peer.map_or("baseline", Peer::name);
+    let out = scratch.join(format!("{name}-{}.callgrind", phase.name()));
+    let mut command = Command::new(valgrind);
+    command
+        .arg("--tool=callgrind")
+        .arg("--collect-atstart=no")
+        .arg(format!("--toggle-collect={COUNTED}"))
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(exe)
+        .args(["instructions-child", "--phase", phase.name(), "--keys"])
+        .arg(keys.to_string());
+    if let Some(peer) = peer {
+        command.args(["--peer", peer.name()]);
+    }
+    let output = command.output()?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+        return Err(format!(
+            "{name} {} under callgrind failed ({}): {}",
+            phase.name(),
+            output.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+        )
+        .into());
+    }
+    let text = fs::read_to_string(&out)?;
+    parse_total(&text).ok_or_else(|| format!("no instruction total in {}", out.display()).into())
+}
+
+/// The instruction total of a callgrind output file: its `totals:` line (or `summary:`,
+/// which older versions write instead).
+#[must_use]
+pub fn parse_total(text: &str) -> Option<u64> {
+    let line = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+    };
+    line("totals:").or_else(|| line("summary:"))
+}
+
+/// Phases down, peers across, and regent's count over the smallest other one.
+#[must_use]
+pub fn table(result: &InstructionsResult) -> Table {
+    let Some(first) = result.phases.first() else {
+        return Table::new(&["phase"]);
+    };
+    let mut header = vec!["instructions per op".to_owned()];
+    header.extend(first.results.iter().map(|r| r.peer.to_owned()));
+    header.push("baseline".to_owned());
+    let ratio = first.results.iter().any(|r| r.peer == RegentPeer::NAME) && first.results.len() > 1;
+    if ratio {
+        header.push("regent ÷ fewest other".to_owned());
+    }
+    let mut table = Table::new(&header);
+    for phase in &result.phases {
+        let mut row = vec![phase.name.to_owned()];
+        row.extend(phase.results.iter().map(|r| figure(r.instructions_per_op)));
+        row.push(figure(phase.baseline));
+        if ratio {
+            row.push(regent_ratio(phase).map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×")));
+        }
+        table.row(row);
+    }
+    table
+}
+
+/// regent's count over the smallest other peer's in `phase`.
+#[must_use]
+pub fn regent_ratio(phase: &PhaseCounts) -> Option<f64> {
+    let regent = phase
+        .results
+        .iter()
+        .find(|r| r.peer == RegentPeer::NAME)?
+        .instructions_per_op;
+    let fewest = phase
+        .results
+        .iter()
+        .filter(|r| r.peer != RegentPeer::NAME)
+        .map(|r| r.instructions_per_op)
+        .min_by(f64::total_cmp)?;
+    (fewest > 0.0).then(|| regent / fewest)
+}
+
+fn markdown(result: &InstructionsResult, json: &Path, table: &Table) -> String {
+    let run = &result.run;
+    let json_name = json.file_name().map_or_else(
+        || json.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    format!(
+        "# Instructions per operation\n\n\
+         Generated by `regent-bench instructions`; rerun the command below to refresh it. \
+         Raw figures: `results/{json_name}`.\n\n\
+         Each (peer, phase) ran alone in a child process under callgrind, which counted the \
+         instructions executed inside the phase's loop only: {keys} processes, one thread, \
+         a fresh table brought to the phase's start state uncounted, the keys and visiting \
+         order of `compare`. A null registry that stores nothing ran the same loops; its \
+         count (the loop, the key, the call) is the baseline column, subtracted from every \
+         peer's. Lower is better. The last column divides regent's count by the smallest \
+         other peer's.\n\n\
+         A count is not a speed: it ignores cache misses, and a locked read-modify-write \
+         counts as one instruction though it costs tens of cycles. But it is exact and does \
+         not move between runs, where a timing on this shared VM moves by a fifth, and it is \
+         most of what a one-thread timing of a table that fits the caches measures.\n\n\
+         - machine: {cpu} ({cores} cores)\n\
+         - rustc: {rustc}\n\
+         - commit: {commit}\n\
+         - valgrind: {valgrind}\n\
+         - hasher: {hasher} (every peer)\n\
+         - command: `{command}`\n\n\
+         {table}",
+        keys = Count(run.keys),
+        cpu = run.provenance.cpu,
+        cores = run.provenance.cores,
+        rustc = run.provenance.rustc,
+        commit = run.provenance.commit,
+        valgrind = run.valgrind,
+        hasher = run.provenance.hasher,
+        command = run.provenance.command,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_are_read_from_either_line() {
+        let text = "version: 1\nevents: Ir\nsummary: 1234\ntotals: 1234\n";
+        assert_eq!(parse_total(text), Some(1234));
+        assert_eq!(parse_total("events: Ir\nsummary: 77\n"), Some(77));
+        assert_eq!(parse_total("events: Ir\n"), None);
+        assert_eq!(parse_total("totals: many\n"), None);
+    }
+
+    #[test]
+    fn counted_visits_every_process_once() {
+        for (n, stride) in [(1, 1), (10, 1), (10, 3), (97, (1 << 61) - 1)] {
+            let seen = std::sync::Mutex::new(vec![0u32; n]);
+            let right = counted(n, stride, |i| {
+                seen.lock().unwrap()[i] += 1;
+                i % 2 == 0
+            });
+            assert!(
+                seen.into_inner().unwrap().iter().all(|&c| c == 1),
+                "{n} {stride}"
+            );
+            assert_eq!(right, n.div_ceil(2));
+        }
+    }
+
+    #[test]
+    fn the_ratio_divides_by_the_fewest_other_peer() {
+        let phase = PhaseCounts {
+            name: "lookup_hit",
+            baseline: 10.0,
+            results: vec![
+                PeerCount {
+                    peer: "regent",
+                    instructions_per_op: 150.0,
+                },
+                PeerCount {
+                    peer: "dashmap",
+                    instructions_per_op: 100.0,
+                },
+                PeerCount {
+                    peer: "rwlock",
+                    instructions_per_op: 75.0,
+                },
+            ],
+        };
+        assert_eq!(regent_ratio(&phase), Some(2.0));
+    }
+}
