@@ -292,7 +292,12 @@ impl<E> Array<E> {
     /// instead of forcing the table to grow without bound.
     #[inline]
     pub(crate) fn probe(&self, hash: u64) -> Probe {
-        let home = self.home(hash);
+        self.probe_from(self.home(hash))
+    }
+
+    /// The probe sequence of the keys whose home group is `home`.
+    #[inline]
+    pub(crate) fn probe_from(&self, home: usize) -> Probe {
         Probe {
             next: home,
             end: self.groups(),
@@ -307,7 +312,17 @@ impl<E> Array<E> {
     /// compares.
     #[inline]
     pub(crate) fn mark_passed(&self, hash: u64, g: usize) {
-        for p in self.probe(hash) {
+        self.mark_passed_from(self.home(hash), g);
+    }
+
+    /// [`mark_passed`](Self::mark_passed) for the keys whose home group is `home`.
+    #[inline]
+    pub(crate) fn mark_passed_from(&self, home: usize, g: usize) {
+        // Most records land in their home group: nothing was passed.
+        if g == home {
+            return;
+        }
+        for p in self.probe_from(home) {
             if p == g {
                 return;
             }
@@ -340,7 +355,12 @@ impl<E> Array<E> {
     /// so that the record access that follows a tag match overlaps the control word's miss.
     #[inline]
     pub(crate) fn prefetch(&self, hash: u64) {
-        let g = self.home(hash);
+        self.prefetch_group(self.home(hash));
+    }
+
+    /// Starts loading group `g`'s control word and first records.
+    #[inline]
+    pub(crate) fn prefetch_group(&self, g: usize) {
         prefetch(ptr::from_ref(self.ctrl(g)));
         let first = self.cell(g, 0).cast_const();
         prefetch(first);

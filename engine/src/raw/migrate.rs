@@ -201,6 +201,7 @@ impl<E: Record> RawTable<E> {
         // are independent, so the misses of the records and of their destinations overlap
         // instead of each copy waiting for its own.
         let mut hashes = [0u64; WIDTH];
+        let mut homes = [0usize; WIDTH];
         // The slots still to copy, as a byte mask like the control word's.
         let mut left = current(ctrl);
         // `rehash` runs the user's `Hash`. A panic here would leave this group frozen and
@@ -209,7 +210,8 @@ impl<E: Record> RawTable<E> {
         for i in indices(left) {
             // SAFETY: a published record of a frozen group; arrays outlive the guard.
             hashes[i] = rehash(unsafe { &*array.record(g, i) });
-            next.prefetch(hashes[i]);
+            homes[i] = next.home(hashes[i]);
+            next.prefetch_group(homes[i]);
         }
         ScopeGuard::into_inner(hashing);
         // Records with the same home group in `next` share a probe sequence, and they are
@@ -218,17 +220,17 @@ impl<E: Record> RawTable<E> {
         // displaced from earlier groups).
         let copied = left.count_ones() as usize;
         while left != 0 {
-            let home = next.home(hashes[left.trailing_zeros() as usize / 8]);
+            let home = homes[left.trailing_zeros() as usize / 8];
             let mut batch = [0usize; WIDTH];
             let mut n = 0;
             for i in indices(left) {
-                if next.home(hashes[i]) == home {
+                if homes[i] == home {
                     batch[n] = i;
                     n += 1;
                     left &= !(0x80 << (8 * i));
                 }
             }
-            copy(next, &hashes, &batch[..n], |i| array.record(g, i));
+            copy(next, home, &hashes, &batch[..n], |i| array.record(g, i));
         }
         // Once per group, not per record: a sharded count, read only to decide growth.
         next.used.add(copied);
@@ -311,33 +313,42 @@ fn hash_panicked() -> ! {
 }
 
 /// Copies the records `batch` (slot indices of a frozen group, read through `src`, hashed
-/// in `hashes`), which share their home group in `next`, into the first vacancies of that
+/// in `hashes`), whose home group in `next` is `home`, into the first vacancies of that
 /// group's probe sequence: where copying them one by one would put them, but with one claim
 /// and one publication per group they land in, not two per record. No key check: keys are
 /// unique in the old array, and nobody writes a key into `next` before its probe sequence
 /// is copied.
 fn copy<E: Record>(
     next: &Array<E>,
+    home: usize,
     hashes: &[u64; WIDTH],
     mut batch: &[usize],
     src: impl Fn(usize) -> *const E,
 ) {
-    let Some(&first) = batch.first() else {
+    if batch.is_empty() {
         return;
-    };
-    for g in next.probe(hashes[first]) {
+    }
+    for g in next.probe_from(home) {
         let word = next.ctrl(g);
         loop {
             // Relaxed: the CAS validates the word; `next` has no frozen group yet.
             let ctrl = word.load(Ordering::Relaxed);
             debug_assert!(ctrl & FROZEN == 0, "a migration target is not frozen");
-            let free = vacant(ctrl);
-            if free == 0 {
+            // The lowest vacancies, one per record, as many as the group has.
+            let mut free = vacant(ctrl);
+            let mut slots = [0usize; WIDTH];
+            let mut claimed = ctrl;
+            let mut n = 0;
+            while free != 0 && n < batch.len() {
+                let i = free.trailing_zeros() as usize / 8;
+                free &= free - 1;
+                slots[n] = i;
+                claimed = with_byte(claimed, i, WRITING);
+                n += 1;
+            }
+            if n == 0 {
                 break;
             }
-            // The lowest vacancies, one per record, as many as the group has.
-            let slots = || indices(free).zip(batch.iter().copied());
-            let claimed = slots().fold(ctrl, |c, (i, _)| with_byte(c, i, WRITING));
             // Relaxed: a claim publishes nothing; the records are published below.
             if word
                 .compare_exchange(ctrl, claimed, Ordering::Relaxed, Ordering::Relaxed)
@@ -346,18 +357,18 @@ fn copy<E: Record>(
                 continue;
             }
             let mut published = 0;
-            for (i, s) in slots() {
+            for (&i, &s) in slots[..n].iter().zip(batch) {
                 // SAFETY: `src(s)` is a published record of a frozen group; slot `i` is ours.
                 unsafe { E::migrate(src(s), next.slot(g, i)) };
                 published |= flip(i, WRITING, tag_of(hashes[s]));
             }
             // The groups passed on the way here (full, or filled by this batch's first
             // records), as `publish` marks them for a single record.
-            next.mark_passed(hashes[first], g);
+            next.mark_passed_from(home, g);
             // Release: publishes the copies; pairs with the Acquire loads of the word.
             // `fetch_xor` flips only the claimed bytes, whatever else changed in the group.
             word.fetch_xor(published, Ordering::Release);
-            batch = &batch[slots().count()..];
+            batch = &batch[n..];
             if batch.is_empty() {
                 return;
             }
