@@ -8,7 +8,7 @@
 //! of a cache-resident table mostly measures.
 //!
 //! Each (peer, phase) runs in its own child process, this binary under
-//! `valgrind --tool=callgrind`, with collection off except inside [`counted`]: the child
+//! `valgrind --tool=callgrind`, with collection off except inside `counted`: the child
 //! builds a fresh registry, brings it to the state the phase starts from (uncounted), and
 //! runs the phase's operations on one thread, in the order `compare` visits them. A null
 //! registry that stores nothing runs the same loops, and its count (the loop, the keys, the

@@ -2,7 +2,7 @@
 //! each requested key count and thread count. Rust peers run in this process, one after
 //! the other on the same keys and pinned threads, each dropped before the next starts;
 //! the beam peer runs Elixir's `Registry` in a child process. Each configuration also
-//! measures this machine's random-access [`limits`](crate::limits) over a table-sized
+//! measures this machine's random-access [`limits`] over a table-sized
 //! array, and lookups are quoted as a fraction of them.
 
 mod chart;
