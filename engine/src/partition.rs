@@ -9,11 +9,16 @@ use crate::stats::Stats;
 /// The most partitions a registry accepts.
 pub(crate) const MAX_PARTITIONS: usize = 1 << 16;
 
-/// `n` tables, picked by the top bits of a hash (tables use the low bits for the home
-/// group, so the two choices stay independent).
+/// A hash's partition is read from its bits from here up, the top 16: a table takes its
+/// home group from the low bits and its tags from the 8 below these, so the three choices
+/// stay independent.
+const PARTITION_BITS: u32 = 64 - MAX_PARTITIONS.trailing_zeros();
+
+/// `n` tables, picked by the lowest `log2(n)` of a hash's top 16 bits.
 pub(crate) struct Partitioned<N> {
     tables: Box<[CachePadded<RawTable<N>>]>,
-    shift: u32,
+    /// `tables.len() - 1`: the length is a power of two.
+    mask: usize,
 }
 
 impl<N> Partitioned<N> {
@@ -25,15 +30,18 @@ impl<N> Partitioned<N> {
             tables: (0..partitions)
                 .map(|_| CachePadded::new(RawTable::with_capacity(per_table)))
                 .collect(),
-            shift: 64 - partitions.trailing_zeros(),
+            mask: partitions - 1,
         }
     }
 
+    /// The table of `hash`. Every operation starts here: a shift, a mask and a load.
     #[inline]
     pub(crate) fn get(&self, hash: u64) -> &RawTable<N> {
-        // A shift by 64 (one partition) yields 0.
-        let index = hash.checked_shr(self.shift).unwrap_or(0) as usize;
-        &self.tables[index]
+        let index = (hash >> PARTITION_BITS) as usize & self.mask;
+        debug_assert!(index < self.tables.len());
+        // SAFETY: `mask` is `tables.len() - 1` with the length a power of two, so
+        // `index <= mask < tables.len()`.
+        unsafe { self.tables.get_unchecked(index) }
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &RawTable<N>> {
