@@ -2,10 +2,13 @@
 //! callgrind (valgrind's instruction-level profiler) instead of timed.
 //!
 //! A timing on a shared VM moves by a fifth between two runs of one binary; an instruction
-//! count does not move at all. It is not a speed (it ignores cache misses, and a locked
-//! read-modify-write counts as one instruction), but it says exactly how much work each
-//! peer does for the same operation on the same keys, which is what a single-thread timing
-//! of a cache-resident table mostly measures.
+//! count is exact for its run, and moves between runs only with the hasher's seed (foldhash
+//! seeds every process at random), which decides where tables grow and shrink. Each
+//! (peer, phase) is counted `--runs` times, in as many processes, and the median is quoted
+//! with the spread. A count is not a speed (it ignores cache misses, and a locked
+//! read-modify-write counts as one instruction), but it says how much work each peer does
+//! for the same operation on the same keys, which is most of what a single-thread timing of
+//! a cache-resident table measures.
 //!
 //! Each (peer, phase) runs in its own child process, this binary under
 //! `valgrind --tool=callgrind`, with collection off except inside `counted`: the child
@@ -39,6 +42,10 @@ pub struct InstructionsArgs {
     /// how far probes run
     #[arg(long, default_value = "1M")]
     pub keys: Count,
+    /// Runs of each (peer, phase), each in its own process with its own hash seed; the
+    /// median is quoted
+    #[arg(long, default_value = "3")]
+    pub runs: std::num::NonZeroUsize,
     /// Peers to count (comma list) [default: every Rust peer]
     #[arg(long, value_delimiter = ',')]
     pub peers: Vec<Peer>,
@@ -84,6 +91,8 @@ pub struct InstructionsResult {
 pub struct Run {
     /// Processes, one key each.
     pub keys: usize,
+    /// Runs of each (peer, phase); the figures are medians.
+    pub runs: usize,
     /// `valgrind --version`.
     pub valgrind: String,
     /// Machine, compiler, commit and command.
@@ -96,7 +105,8 @@ pub struct Run {
 pub struct PhaseCounts {
     /// The phase's name.
     pub name: &'static str,
-    /// The null registry's instructions per operation, subtracted from each peer's.
+    /// The null registry's instructions per operation (median of the runs), subtracted from
+    /// each peer's.
     pub baseline: f64,
     /// Each peer's instructions per operation, net of the baseline.
     pub results: Vec<PeerCount>,
@@ -107,8 +117,12 @@ pub struct PhaseCounts {
 pub struct PeerCount {
     /// The peer's name.
     pub peer: &'static str,
-    /// Instructions per operation, net of the baseline.
+    /// Instructions per operation, net of the baseline: the median of the runs.
     pub instructions_per_op: f64,
+    /// The fewest and the most of the runs, net of the baseline.
+    pub min: f64,
+    /// See `min`.
+    pub max: f64,
 }
 
 /// Runs every phase for every selected Rust peer under callgrind, prints a table and
@@ -144,8 +158,9 @@ pub fn run(args: &InstructionsArgs) -> Result<PathBuf, Error> {
         return Err("no Rust peer selected".into());
     }
     let keys = args.keys.0;
+    let runs = args.runs.get();
     let provenance = Provenance::detect(&format!(
-        "instructions --keys {} --peers {}",
+        "instructions --keys {} --runs {runs} --peers {}",
         args.keys,
         peers.iter().map(|p| p.name()).collect::<Vec<_>>().join(",")
     ));
@@ -156,26 +171,35 @@ pub fn run(args: &InstructionsArgs) -> Result<PathBuf, Error> {
     ));
     fs::create_dir_all(&scratch)?;
     let progress = report::progress("instructions");
-    progress.set_length((Phase::ALL.len() * (peers.len() + 1)) as u64);
+    progress.set_length((Phase::ALL.len() * (peers.len() + 1) * runs) as u64);
     let counted = (|| {
         let mut phases = Vec::new();
         for phase in Phase::ALL {
+            // Every run of `peer`, per operation, sorted.
             let count = |peer: Option<Peer>| {
                 progress.set_prefix(format!(
                     "{} {}",
                     peer.map_or("baseline", Peer::name),
                     phase.name()
                 ));
-                let total = count_child(&args.valgrind, &exe, &scratch, peer, phase, keys);
-                progress.inc(1);
-                total.map(|t| t as f64 / keys as f64)
+                let mut counts = Vec::with_capacity(runs);
+                for _ in 0..runs {
+                    let total = count_child(&args.valgrind, &exe, &scratch, peer, phase, keys)?;
+                    counts.push(total as f64 / keys as f64);
+                    progress.inc(1);
+                }
+                counts.sort_by(f64::total_cmp);
+                Ok::<_, Error>(counts)
             };
-            let baseline = count(None)?;
+            let baseline = median(&count(None)?);
             let mut results = Vec::new();
             for &peer in &peers {
+                let counts = count(Some(peer))?;
                 results.push(PeerCount {
                     peer: peer.name(),
-                    instructions_per_op: count(Some(peer))? - baseline,
+                    instructions_per_op: median(&counts) - baseline,
+                    min: counts[0] - baseline,
+                    max: counts[counts.len() - 1] - baseline,
                 });
             }
             phases.push(PhaseCounts {
@@ -193,6 +217,7 @@ pub fn run(args: &InstructionsArgs) -> Result<PathBuf, Error> {
     let result = InstructionsResult {
         run: Run {
             keys,
+            runs,
             valgrind,
             provenance,
         },
@@ -205,6 +230,12 @@ pub fn run(args: &InstructionsArgs) -> Result<PathBuf, Error> {
     fs::write(&args.report, markdown(&result, &path, &table))?;
     println!("wrote {}", args.report.display());
     Ok(path)
+}
+
+/// The middle of sorted, non-empty `xs` (the later of the two middle ones for even lengths,
+/// as `workload::middle`).
+fn median(xs: &[f64]) -> f64 {
+    xs[xs.len() / 2]
 }
 
 /// The hidden child: one phase of one peer (or of the null registry), counted.
@@ -426,6 +457,29 @@ pub fn regent_ratio(phase: &PhaseCounts) -> Option<f64> {
     (fewest > 0.0).then(|| regent / fewest)
 }
 
+/// Phases down, peers across: each peer's most over its fewest count across the runs.
+#[must_use]
+pub fn spread(result: &InstructionsResult) -> Table {
+    let Some(first) = result.phases.first() else {
+        return Table::new(&["phase"]);
+    };
+    let mut header = vec!["max ÷ min".to_owned()];
+    header.extend(first.results.iter().map(|r| r.peer.to_owned()));
+    let mut table = Table::new(&header);
+    for phase in &result.phases {
+        let mut row = vec![phase.name.to_owned()];
+        row.extend(phase.results.iter().map(|r| {
+            if r.min > 0.0 {
+                format!("{:.2}×", r.max / r.min)
+            } else {
+                "–".to_owned()
+            }
+        }));
+        table.row(row);
+    }
+    table
+}
+
 fn markdown(result: &InstructionsResult, json: &Path, table: &Table) -> String {
     let run = &result.run;
     let json_name = json.file_name().map_or_else(
@@ -441,20 +495,26 @@ fn markdown(result: &InstructionsResult, json: &Path, table: &Table) -> String {
          a fresh table brought to the phase's start state uncounted, the keys and visiting \
          order of `compare`. A null registry that stores nothing ran the same loops; its \
          count (the loop, the key, the call) is the baseline column, subtracted from every \
-         peer's. Lower is better. The last column divides regent's count by the smallest \
-         other peer's.\n\n\
+         peer's. Each figure is the median of {runs} runs, each in its own process. Lower is \
+         better. The last column divides regent's count by the smallest other peer's.\n\n\
          A count is not a speed: it ignores cache misses, and a locked read-modify-write \
-         counts as one instruction though it costs tens of cycles. But it is exact and does \
-         not move between runs, where a timing on this shared VM moves by a fifth, and it is \
-         most of what a one-thread timing of a table that fits the caches measures.\n\n\
+         counts as one instruction though it costs tens of cycles. But callgrind's count is \
+         exact for its run; it moves between runs only with the hasher's seed (foldhash \
+         seeds each process at random), which decides where a table grows or shrinks. The \
+         second table gives each peer's spread over the runs, the most over the fewest; a \
+         timing on this shared VM moves by a fifth between two runs of one binary.\n\n\
          - machine: {cpu} ({cores} cores)\n\
          - rustc: {rustc}\n\
          - commit: {commit}\n\
          - valgrind: {valgrind}\n\
          - hasher: {hasher} (every peer)\n\
          - command: `{command}`\n\n\
-         {table}",
+         {table}\n\
+         Spread over the {runs} runs, the most over the fewest (net of the baseline):\n\n\
+         {spread}",
         keys = Count(run.keys),
+        runs = run.runs,
+        spread = spread(result),
         cpu = run.provenance.cpu,
         cores = run.provenance.cores,
         rustc = run.provenance.rustc,
@@ -503,14 +563,20 @@ mod tests {
                 PeerCount {
                     peer: "regent",
                     instructions_per_op: 150.0,
+                    min: 149.0,
+                    max: 151.0,
                 },
                 PeerCount {
                     peer: "dashmap",
                     instructions_per_op: 100.0,
+                    min: 100.0,
+                    max: 100.0,
                 },
                 PeerCount {
                     peer: "rwlock",
                     instructions_per_op: 75.0,
+                    min: 70.0,
+                    max: 80.0,
                 },
             ],
         };
