@@ -420,8 +420,7 @@ pub fn table(result: &InstructionsResult) -> Table {
     let Some(first) = result.phases.first() else {
         return Table::new(&["phase"]);
     };
-    let mut header = vec!["instructions per op".to_owned()];
-    header.extend(first.results.iter().map(|r| r.peer.to_owned()));
+    let mut header = peer_header("instructions per op", first);
     header.push("baseline".to_owned());
     let ratio = first.results.iter().any(|r| r.peer == RegentPeer::NAME) && first.results.len() > 1;
     if ratio {
@@ -438,6 +437,13 @@ pub fn table(result: &InstructionsResult) -> Table {
         table.row(row);
     }
     table
+}
+
+/// A table's header: `corner`, then the peers of `phase` in their order.
+fn peer_header(corner: &str, phase: &PhaseCounts) -> Vec<String> {
+    let mut header = vec![corner.to_owned()];
+    header.extend(phase.results.iter().map(|r| r.peer.to_owned()));
+    header
 }
 
 /// regent's count over the smallest other peer's in `phase`.
@@ -463,9 +469,7 @@ pub fn spread(result: &InstructionsResult) -> Table {
     let Some(first) = result.phases.first() else {
         return Table::new(&["phase"]);
     };
-    let mut header = vec!["max ÷ min".to_owned()];
-    header.extend(first.results.iter().map(|r| r.peer.to_owned()));
-    let mut table = Table::new(&header);
+    let mut table = Table::new(&peer_header("max ÷ min", first));
     for phase in &result.phases {
         let mut row = vec![phase.name.to_owned()];
         row.extend(phase.results.iter().map(|r| {
