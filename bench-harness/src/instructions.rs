@@ -175,7 +175,7 @@ pub fn run(args: &InstructionsArgs) -> Result<PathBuf, Error> {
     let counted = (|| {
         let mut phases = Vec::new();
         for phase in Phase::ALL {
-            // Every run of `peer`, per operation, sorted.
+            // Every run of `peer`, per operation, sorted: the fewest first, the most last.
             let count = |peer: Option<Peer>| {
                 progress.set_prefix(format!(
                     "{} {}",
@@ -191,15 +191,15 @@ pub fn run(args: &InstructionsArgs) -> Result<PathBuf, Error> {
                 counts.sort_by(f64::total_cmp);
                 Ok::<_, Error>(counts)
             };
-            let baseline = median(&count(None)?);
+            let baseline = workload::middle(count(None)?, f64::total_cmp);
             let mut results = Vec::new();
             for &peer in &peers {
                 let counts = count(Some(peer))?;
                 results.push(PeerCount {
                     peer: peer.name(),
-                    instructions_per_op: median(&counts) - baseline,
                     min: counts[0] - baseline,
                     max: counts[counts.len() - 1] - baseline,
+                    instructions_per_op: workload::middle(counts, f64::total_cmp) - baseline,
                 });
             }
             phases.push(PhaseCounts {
@@ -230,12 +230,6 @@ pub fn run(args: &InstructionsArgs) -> Result<PathBuf, Error> {
     fs::write(&args.report, markdown(&result, &path, &table))?;
     println!("wrote {}", args.report.display());
     Ok(path)
-}
-
-/// The middle of sorted, non-empty `xs` (the later of the two middle ones for even lengths,
-/// as `workload::middle`).
-fn median(xs: &[f64]) -> f64 {
-    xs[xs.len() / 2]
 }
 
 /// The hidden child: one phase of one peer (or of the null registry), counted.
