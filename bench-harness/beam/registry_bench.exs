@@ -1,5 +1,8 @@
 # Elixir's own Registry under the workloads of `regent-bench compare`, run by its `beam`
-# peer. Prints one JSON object on stdout (the last line); progress goes to stderr.
+# peer. Prints JSON objects on stdout, one per line: {"started": ...} with the releases and
+# sizes, {"running": name} as each workload starts, {"finished": figure} once its checks
+# pass, and last the whole result. A run the harness stops part-way keeps its finished
+# figures. Progress goes to stderr.
 #
 #     elixir --erl "+P 4000000" bench-harness/beam/registry_bench.exs --keys 1000000 --threads 2
 #
@@ -72,6 +75,18 @@ defmodule RegistryBench do
     log("Elixir #{System.version()} / OTP #{System.otp_release()}: #{n} keys, " <>
           "#{threads} schedulers, #{per_process} keys per owner")
 
+    # What a run stopped part-way (by the harness's timeout) still needs: the header now,
+    # then each workload's figure as soon as it is checked.
+    report(%{
+      "started" => %{
+        "elixir" => System.version(),
+        "otp" => System.otp_release(),
+        "keys" => n,
+        "threads" => threads,
+        "keys_per_process" => per_process
+      }
+    })
+
     unique = unique_workloads(ctx)
     duplicate = duplicate_workloads(ctx, hot)
 
@@ -86,7 +101,7 @@ defmodule RegistryBench do
       "workloads" => unique ++ duplicate
     }
 
-    IO.puts(IO.iodata_to_binary(json(result)))
+    report(result)
   end
 
   # ---------- unique registry ----------
@@ -102,7 +117,8 @@ defmodule RegistryBench do
     register = timed("register", n, fn -> command_owners(owners, :register) end)
     expect("register", register.result, n)
     expect("register count", Registry.count(name), n)
-    memory = memory(name, words_before, ets_before, n)
+    finished(register)
+    memory = finished(memory(name, words_before, ets_before, n))
 
     conflict =
       timed("register_conflict", n, fn ->
@@ -112,6 +128,7 @@ defmodule RegistryBench do
       end)
 
     expect("register_conflict", conflict.result, n)
+    finished(conflict)
 
     hit =
       timed("lookup_hit", n, fn ->
@@ -119,6 +136,7 @@ defmodule RegistryBench do
       end)
 
     expect("lookup_hit", hit.result, n)
+    finished(hit)
 
     miss =
       timed("lookup_miss", n, fn ->
@@ -126,10 +144,12 @@ defmodule RegistryBench do
       end)
 
     expect("lookup_miss", miss.result, n)
+    finished(miss)
 
     unregister = timed("unregister", n, fn -> command_owners(owners, :unregister) end)
     expect("unregister", unregister.result, n)
     expect("unregister count", Registry.count(name), 0)
+    finished(unregister)
 
     expect("register again", command_owners(owners, :register), n)
 
@@ -139,6 +159,7 @@ defmodule RegistryBench do
         await_count(name, 0)
       end)
 
+    finished(down)
     owners = spawn_owners(ctx)
     expect("register again", command_owners(owners, :register), n)
 
@@ -150,6 +171,7 @@ defmodule RegistryBench do
       end)
 
     expect("read_mix", mix.result, n)
+    finished(mix)
     Enum.each(owners, &Process.exit(&1, :kill))
     await_count(name, 0)
 
@@ -321,6 +343,7 @@ defmodule RegistryBench do
       end)
 
     expect("dispatch", :counters.get(visited, 1), topic * rounds * threads)
+    dispatch = finished(Map.put(dispatch, "topic_entries", topic))
 
     # The hot topic: `hot` standing entries, and workers joining and leaving it.
     hold(name, :hot, hot, max(1, min(hot, workers)))
@@ -338,10 +361,8 @@ defmodule RegistryBench do
         end)
       end)
 
-    [
-      dispatch |> Map.delete(:result) |> Map.put("topic_entries", topic),
-      churn |> Map.delete(:result) |> Map.put("topic_entries", hot)
-    ]
+    churn = finished(Map.put(churn, "topic_entries", hot))
+    [dispatch, churn]
   end
 
   # `holders` processes registering `key` `entries` times in all, then staying alive.
@@ -370,6 +391,7 @@ defmodule RegistryBench do
 
   defp timed(name, ops, fun) do
     log("#{name} ...")
+    report(%{"running" => name})
     start = System.monotonic_time(:nanosecond)
     result = fun.()
     ns = max(System.monotonic_time(:nanosecond) - start, 1)
@@ -443,6 +465,17 @@ defmodule RegistryBench do
     do: raise("#{what}: expected #{expected}, got #{inspect(actual)}")
 
   defp log(message), do: IO.puts(:stderr, "beam: " <> message)
+
+  # A workload's figure, once its checks passed: reported at once, so that a run stopped
+  # later keeps it. Returns the figure without its check value.
+  defp finished(figure) do
+    figure = Map.delete(figure, :result)
+    report(%{"finished" => figure})
+    figure
+  end
+
+  # One JSON object on a line of stdout.
+  defp report(object), do: IO.puts(IO.iodata_to_binary(json(object)))
 
   # ---------- JSON (Elixir before 1.18 has no encoder) ----------
 

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 
-use super::{chart, CompareResult, Kind, LimitFigure, Workload, WorkloadFigures};
+use super::{chart, CompareResult, Kind, LimitFigure, Skip, Workload, WorkloadFigures};
 use crate::count::Count;
 use crate::peers::{beam, RegentPeer, Registry};
 use crate::report::{self, figure, Table};
@@ -17,11 +17,19 @@ pub(super) fn tables(result: &CompareResult) -> String {
     for skip in &result.run.skipped {
         let _ = writeln!(
             out,
-            "- {} skipped at {} keys, {} threads: {}",
+            "- {} skipped at {}: {}",
             skip.peer,
-            Count(skip.keys),
-            skip.threads,
+            skipped_in(skip),
             skip.reason
+        );
+    }
+    for stop in &result.run.stopped {
+        let _ = writeln!(
+            out,
+            "- {} stopped at {}: {}; the workloads it finished are in the tables",
+            stop.peer,
+            skipped_in(stop),
+            stop.reason
         );
     }
     out.push_str(&headlines(result));
@@ -183,14 +191,28 @@ fn beam_note(result: &CompareResult) -> String {
     for skip in &result.run.skipped {
         let _ = writeln!(
             note,
-            "\n{} was skipped at {} keys, {} threads: {}.",
+            "\n{} was skipped at {}: {}.",
             skip.peer,
-            Count(skip.keys),
-            skip.threads,
+            skipped_in(skip),
             skip.reason
         );
     }
+    for stop in &result.run.stopped {
+        let _ = writeln!(
+            note,
+            "\n{} was stopped at {}: {}. The workloads it finished before are in the tables; \
+             the others show –.",
+            stop.peer,
+            skipped_in(stop),
+            stop.reason
+        );
+    }
     note
+}
+
+/// The configuration a skip or a stop names.
+fn skipped_in(skip: &Skip) -> String {
+    keys_threads(skip.keys, skip.threads)
 }
 
 fn capitalized(s: &str) -> String {
@@ -226,12 +248,13 @@ fn rows(result: &CompareResult, workload: Workload) -> Vec<&WorkloadFigures> {
 }
 
 fn configuration(row: &WorkloadFigures) -> String {
-    let threads = if row.threads == 1 {
-        "thread"
-    } else {
-        "threads"
-    };
-    format!("{} keys, {} {threads}", Count(row.keys), row.threads)
+    keys_threads(row.keys, row.threads)
+}
+
+/// "10M keys, 1 thread".
+fn keys_threads(keys: usize, threads: usize) -> String {
+    let plural = if threads == 1 { "" } else { "s" };
+    format!("{} keys, {threads} thread{plural}", Count(keys))
 }
 
 /// The figure of `peer` in `row`.

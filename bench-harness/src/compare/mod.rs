@@ -53,7 +53,8 @@ pub struct CompareArgs {
     /// The `elixir` executable for the beam peer
     #[arg(long, default_value = "elixir")]
     pub elixir: PathBuf,
-    /// Seconds after which a beam run is stopped and the peer skipped
+    /// Seconds after which a beam run is stopped: the workloads it finished are kept, the
+    /// others have no beam figure (and with none finished, the peer is skipped)
     #[arg(long, default_value = "3600")]
     pub beam_timeout: u64,
 }
@@ -107,6 +108,9 @@ pub struct Run {
     pub workloads: Vec<&'static str>,
     /// Peers (beam) that produced no figures for a configuration, and why.
     pub skipped: Vec<Skip>,
+    /// Peers (beam) stopped part-way through a configuration, and why: the workloads they
+    /// finished have figures, the others none.
+    pub stopped: Vec<Skip>,
     /// The Elixir and OTP releases, if beam ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub beam: Option<BeamVersions>,
@@ -223,6 +227,7 @@ pub fn run(args: &CompareArgs) -> Result<PathBuf, Error> {
             peers: peers.iter().map(|p| p.name()).collect(),
             workloads: workloads.iter().map(|w| w.name()).collect(),
             skipped: Vec::new(),
+            stopped: Vec::new(),
             beam: None,
             provenance,
         },
@@ -261,6 +266,13 @@ pub fn run(args: &CompareArgs) -> Result<PathBuf, Error> {
                 }
             };
             if let Some(run) = &beam_run {
+                if let Some(reason) = &run.stopped {
+                    println!(
+                        "{}: stopped ({reason}); its finished workloads are kept",
+                        beam::NAME
+                    );
+                    result.run.stopped.push(skip(count.0, t, reason));
+                }
                 result.run.beam.get_or_insert_with(|| BeamVersions {
                     elixir: run.elixir.clone(),
                     otp: run.otp.clone(),

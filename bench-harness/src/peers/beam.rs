@@ -1,16 +1,21 @@
 //! The `beam` peer: Elixir's own `Registry` on the BEAM, which cannot run in this process.
 //! `elixir` runs `bench-harness/beam/registry_bench.exs`, which drives the same workloads
-//! and prints one JSON object on stdout. Without `elixir` on the PATH, or when the script
-//! fails, the peer is skipped with a reason; that is never an error of the run.
+//! and prints JSON objects on stdout, one per line: a header, each workload's figure once
+//! its checks passed, and last the whole result. Without `elixir` on the PATH, or when the
+//! script fails, the peer is skipped with a reason; that is never an error of the run. A run
+//! stopped by the timeout keeps the figures of the workloads it finished, and says which
+//! workload it was stopped in.
 
 use std::fmt;
 use std::io::{ErrorKind, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
+use serde_json::Value;
 
 /// The peer's name in tables and JSON.
 pub const NAME: &str = "beam";
@@ -35,6 +40,20 @@ pub struct BeamRun {
     #[serde(default)]
     pub keys_per_process: usize,
     pub workloads: Vec<BeamFigure>,
+    /// Why the run ended before its last workload (the timeout, naming the workload it
+    /// was stopped in); `workloads` then holds the ones it finished. `None` for a whole run.
+    #[serde(default)]
+    pub stopped: Option<String>,
+}
+
+/// The header a run prints first, before any workload.
+#[derive(Debug, Deserialize)]
+struct Started {
+    elixir: String,
+    otp: String,
+    keys: usize,
+    threads: usize,
+    keys_per_process: usize,
 }
 
 /// One workload's figure, under the same name as `compare`'s.
@@ -101,31 +120,38 @@ pub fn run(
         })?;
     let mut stdout = child.stdout.take().expect("stdout is piped");
     // Read on the side, so that a chatty script cannot block on a full pipe while we wait.
-    let reader = thread::spawn(move || {
+    let (sender, output) = mpsc::channel();
+    thread::spawn(move || {
         let mut out = String::new();
-        stdout.read_to_string(&mut out).map(|_| out)
+        let _ = sender.send(stdout.read_to_string(&mut out).map(|_| out));
     });
+    let read = |wait: Duration| match output.recv_timeout(wait) {
+        Ok(out) => out.map_err(|e| Skipped(format!("could not read elixir's output: {e}"))),
+        Err(_) => Err(Skipped("elixir's output did not end".to_owned())),
+    };
     let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
             Ok(None) => {
-                // Ends only the child we started; its pipe then closes and the reader ends.
+                // Ends only the child we started; its pipe then closes and the reader ends
+                // (unless something it started holds the pipe: then nothing is kept).
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(Skipped(format!(
+                let reason = format!(
                     "elixir ran past the {}s timeout and was stopped",
                     timeout.as_secs()
-                )));
+                );
+                return read(Duration::from_secs(5))
+                    .ok()
+                    .and_then(|out| parse_stopped(&out, &reason))
+                    .ok_or(Skipped(reason));
             }
             Err(e) => return Err(Skipped(format!("could not wait for elixir: {e}"))),
         }
     };
-    let out = reader
-        .join()
-        .map_err(|_| Skipped("the reader of elixir's output panicked".to_owned()))?
-        .map_err(|e| Skipped(format!("could not read elixir's output: {e}")))?;
+    let out = read(Duration::from_secs(60))?;
     if !status.success() {
         return Err(Skipped(format!(
             "elixir exited with {status}; its messages are above"
@@ -149,12 +175,55 @@ pub fn parse(out: &str) -> Result<BeamRun, Skipped> {
     serde_json::from_str(line).map_err(|e| Skipped(format!("unreadable JSON from the script: {e}")))
 }
 
+/// What a run stopped part-way (`reason`) had reported: its header and the figures of the
+/// workloads it finished, with `stopped` naming the workload it was in. `None` if it had
+/// not finished one, or printed something unreadable (then nothing of it is trusted).
+#[must_use]
+pub fn parse_stopped(out: &str, reason: &str) -> Option<BeamRun> {
+    let mut started: Option<Started> = None;
+    let mut running: Option<String> = None;
+    let mut workloads = Vec::new();
+    for line in out.lines().map(str::trim).filter(|l| l.starts_with('{')) {
+        let Value::Object(mut object) = serde_json::from_str(line).ok()? else {
+            return None;
+        };
+        if let Some(header) = object.remove("started") {
+            started = Some(serde_json::from_value(header).ok()?);
+        } else if let Some(Value::String(name)) = object.remove("running") {
+            running = Some(name);
+        } else if let Some(figure) = object.remove("finished") {
+            let figure: BeamFigure = serde_json::from_value(figure).ok()?;
+            if running.as_deref() == Some(figure.name.as_str()) {
+                running = None;
+            }
+            workloads.push(figure);
+        }
+    }
+    let started = started?;
+    if workloads.is_empty() {
+        return None;
+    }
+    let stopped = match running {
+        Some(name) => format!("{reason} during its {name} workload"),
+        None => reason.to_owned(),
+    };
+    Some(BeamRun {
+        elixir: started.elixir,
+        otp: started.otp,
+        keys: started.keys,
+        threads: started.threads,
+        keys_per_process: started.keys_per_process,
+        workloads,
+        stopped: Some(stopped),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
     use std::time::Duration;
 
-    use super::{parse, run, Skipped};
+    use super::{parse, parse_stopped, run, Skipped};
 
     #[test]
     fn parses_the_last_json_line() {
@@ -168,7 +237,47 @@ mod tests {
             Some(180.25)
         );
         assert!(run.figure("lookup_hit").is_none());
+        assert!(run.stopped.is_none());
         assert!(parse("no json here").is_err());
+    }
+
+    #[test]
+    fn a_stopped_run_keeps_the_workloads_it_finished() {
+        let out = "{\"started\":{\"elixir\":\"1.14.0\",\"keys\":10,\"keys_per_process\":10,\
+                   \"otp\":\"25\",\"threads\":2}}\n\
+                   {\"running\":\"register\"}\n\
+                   {\"finished\":{\"mops\":0.5,\"name\":\"register\",\"ops\":10}}\n\
+                   {\"finished\":{\"bytes_per_entry\":212.5,\"name\":\"memory\"}}\n\
+                   {\"running\":\"lookup_hit\"}\n";
+        let run = parse_stopped(out, "stopped").expect("one workload finished");
+        assert_eq!((run.elixir.as_str(), run.otp.as_str()), ("1.14.0", "25"));
+        assert_eq!((run.keys, run.threads, run.keys_per_process), (10, 2, 10));
+        assert_eq!(run.figure("register").and_then(|f| f.mops), Some(0.5));
+        assert_eq!(
+            run.figure("memory").and_then(|f| f.bytes_per_entry),
+            Some(212.5)
+        );
+        assert!(run.figure("lookup_hit").is_none(), "not finished");
+        assert_eq!(
+            run.stopped.as_deref(),
+            Some("stopped during its lookup_hit workload")
+        );
+        // Stopped between workloads: no workload is named.
+        let between = out.rsplit_once("{\"running\":\"lookup_hit\"}").unwrap().0;
+        assert_eq!(
+            parse_stopped(between, "stopped")
+                .unwrap()
+                .stopped
+                .as_deref(),
+            Some("stopped")
+        );
+        // Nothing finished, no header, or a garbled line: nothing is kept.
+        let header_only = out.split_once("{\"running\"").unwrap().0;
+        assert!(parse_stopped(header_only, "stopped").is_none());
+        let no_header = out.split_once('\n').unwrap().1;
+        assert!(parse_stopped(no_header, "stopped").is_none());
+        let garbled = format!("{out}{{\"finished\":{{\"name\":3}}}}\n");
+        assert!(parse_stopped(&garbled, "stopped").is_none());
     }
 
     #[test]

@@ -33,3 +33,21 @@ pub fn strings<'a>(items: &'a Value, field: &str) -> Vec<&'a str> {
         .map(|item| item[field].as_str().expect("a string"))
         .collect()
 }
+
+/// A stand-in for `elixir` in `dir`: a shell script that prints `lines` on stdout, then
+/// becomes a `sleep` of `sleep_secs` (same process, so a kill of it ends the output).
+#[cfg(unix)]
+pub fn fake_elixir(dir: &Path, lines: &[&str], sleep_secs: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+
+    fs::create_dir_all(dir).expect("scratch dir");
+    let path = dir.join("elixir");
+    let mut script = String::from("#!/bin/sh\n");
+    for line in lines {
+        script.push_str(&format!("printf '%s\\n' '{line}'\n"));
+    }
+    script.push_str(&format!("exec sleep {sleep_secs}\n"));
+    fs::write(&path, script).expect("write the script");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
