@@ -14,22 +14,19 @@ use crate::Error;
 /// Every workload's table, and the limits, as printed after a run.
 pub(super) fn tables(result: &CompareResult) -> String {
     let mut out = format!("{}\n", result.run.provenance.describe());
-    for skip in &result.run.skipped {
+    for (skip, stopped) in skips(result) {
         let _ = writeln!(
             out,
-            "- {} skipped at {}: {}",
+            "- {} {} at {}: {}{}",
             skip.peer,
-            skipped_in(skip),
-            skip.reason
-        );
-    }
-    for stop in &result.run.stopped {
-        let _ = writeln!(
-            out,
-            "- {} stopped at {}: {}; the workloads it finished are in the tables",
-            stop.peer,
-            skipped_in(stop),
-            stop.reason
+            if stopped { "stopped" } else { "skipped" },
+            keys_threads(skip.keys, skip.threads),
+            skip.reason,
+            if stopped {
+                "; the workloads it finished are in the tables"
+            } else {
+                ""
+            }
         );
     }
     out.push_str(&headlines(result));
@@ -188,31 +185,29 @@ fn beam_note(result: &CompareResult) -> String {
             versions.elixir, versions.otp, versions.keys_per_process
         );
     }
-    for skip in &result.run.skipped {
+    for (skip, stopped) in skips(result) {
         let _ = writeln!(
             note,
-            "\n{} was skipped at {}: {}.",
+            "\n{} was {} at {}: {}.{}",
             skip.peer,
-            skipped_in(skip),
-            skip.reason
-        );
-    }
-    for stop in &result.run.stopped {
-        let _ = writeln!(
-            note,
-            "\n{} was stopped at {}: {}. The workloads it finished before are in the tables; \
-             the others show –.",
-            stop.peer,
-            skipped_in(stop),
-            stop.reason
+            if stopped { "stopped" } else { "skipped" },
+            keys_threads(skip.keys, skip.threads),
+            skip.reason,
+            if stopped {
+                " The workloads it finished before are in the tables; the others show –."
+            } else {
+                ""
+            }
         );
     }
     note
 }
 
-/// The configuration a skip or a stop names.
-fn skipped_in(skip: &Skip) -> String {
-    keys_threads(skip.keys, skip.threads)
+/// Every peer skipped in a configuration, then every peer stopped part-way, each with
+/// whether it was stopped.
+fn skips(result: &CompareResult) -> impl Iterator<Item = (&Skip, bool)> {
+    let skipped = result.run.skipped.iter().map(|s| (s, false));
+    skipped.chain(result.run.stopped.iter().map(|s| (s, true)))
 }
 
 fn capitalized(s: &str) -> String {
