@@ -1,6 +1,6 @@
 # Elixir's own Registry under the workloads of `regent-bench compare`, run by its `beam`
-# peer. Prints JSON objects on stdout, one per line: {"started": ...} with the releases and
-# sizes, {"running": name} as each workload starts, {"finished": figure} once its checks
+# peer. Prints JSON objects on stdout, one per line: {"started": result} with the releases
+# and sizes and no workload yet, {"running": name} as each workload starts, {"finished": figure} once its checks
 # pass, and last the whole result. A run the harness stops part-way keeps its finished
 # figures. Progress goes to stderr.
 #
@@ -75,21 +75,6 @@ defmodule RegistryBench do
     log("Elixir #{System.version()} / OTP #{System.otp_release()}: #{n} keys, " <>
           "#{threads} schedulers, #{per_process} keys per owner")
 
-    # What a run stopped part-way (by the harness's timeout) still needs: the header now,
-    # then each workload's figure as soon as it is checked.
-    report(%{
-      "started" => %{
-        "elixir" => System.version(),
-        "otp" => System.otp_release(),
-        "keys" => n,
-        "threads" => threads,
-        "keys_per_process" => per_process
-      }
-    })
-
-    unique = unique_workloads(ctx)
-    duplicate = duplicate_workloads(ctx, hot)
-
     result = %{
       "peer" => "beam",
       "elixir" => System.version(),
@@ -98,10 +83,15 @@ defmodule RegistryBench do
       "threads" => threads,
       "partitions" => threads,
       "keys_per_process" => per_process,
-      "workloads" => unique ++ duplicate
+      "workloads" => []
     }
 
-    report(result)
+    # What a run stopped part-way (by the harness's timeout) still needs: the result with
+    # no workload yet, then each workload's figure as soon as it is checked.
+    report(%{"started" => result})
+    unique = unique_workloads(ctx)
+    duplicate = duplicate_workloads(ctx, hot)
+    report(%{result | "workloads" => unique ++ duplicate})
   end
 
   # ---------- unique registry ----------
@@ -117,7 +107,7 @@ defmodule RegistryBench do
     register = timed("register", n, fn -> command_owners(owners, :register) end)
     expect("register", register.result, n)
     expect("register count", Registry.count(name), n)
-    finished(register)
+    register = finished(register)
     memory = finished(memory(name, words_before, ets_before, n))
 
     conflict =
@@ -128,7 +118,7 @@ defmodule RegistryBench do
       end)
 
     expect("register_conflict", conflict.result, n)
-    finished(conflict)
+    conflict = finished(conflict)
 
     hit =
       timed("lookup_hit", n, fn ->
@@ -136,7 +126,7 @@ defmodule RegistryBench do
       end)
 
     expect("lookup_hit", hit.result, n)
-    finished(hit)
+    hit = finished(hit)
 
     miss =
       timed("lookup_miss", n, fn ->
@@ -144,12 +134,12 @@ defmodule RegistryBench do
       end)
 
     expect("lookup_miss", miss.result, n)
-    finished(miss)
+    miss = finished(miss)
 
     unregister = timed("unregister", n, fn -> command_owners(owners, :unregister) end)
     expect("unregister", unregister.result, n)
     expect("unregister count", Registry.count(name), 0)
-    finished(unregister)
+    unregister = finished(unregister)
 
     expect("register again", command_owners(owners, :register), n)
 
@@ -159,7 +149,7 @@ defmodule RegistryBench do
         await_count(name, 0)
       end)
 
-    finished(down)
+    down = finished(down)
     owners = spawn_owners(ctx)
     expect("register again", command_owners(owners, :register), n)
 
@@ -171,13 +161,11 @@ defmodule RegistryBench do
       end)
 
     expect("read_mix", mix.result, n)
-    finished(mix)
+    mix = finished(mix)
     Enum.each(owners, &Process.exit(&1, :kill))
     await_count(name, 0)
 
-    [register, conflict, hit, miss, unregister, down, mix]
-    |> Enum.map(&Map.delete(&1, :result))
-    |> Kernel.++([memory])
+    [register, conflict, hit, miss, unregister, down, mix, memory]
   end
 
   # One owner process per `per_process` consecutive keys; it registers or unregisters them

@@ -15,8 +15,7 @@ use regent_bench::peers::{beam, Peer};
 
 const KEYS: usize = 10_000;
 
-const STARTED: &str =
-    r#"{"started":{"elixir":"1.14.0","keys":10000,"keys_per_process":10,"otp":"25","threads":1}}"#;
+const STARTED: &str = r#"{"started":{"elixir":"1.14.0","keys":10000,"keys_per_process":10,"otp":"25","threads":1,"workloads":[]}}"#;
 const REGISTER: &str = r#"{"finished":{"mops":0.5,"name":"register","ops":10000}}"#;
 const MEMORY: &str = r#"{"finished":{"bytes_per_entry":212.5,"name":"memory"}}"#;
 

@@ -46,16 +46,6 @@ pub struct BeamRun {
     pub stopped: Option<String>,
 }
 
-/// The header a run prints first, before any workload.
-#[derive(Debug, Deserialize)]
-struct Started {
-    elixir: String,
-    otp: String,
-    keys: usize,
-    threads: usize,
-    keys_per_process: usize,
-}
-
 /// One workload's figure, under the same name as `compare`'s.
 #[derive(Debug, Clone, Deserialize)]
 pub struct BeamFigure {
@@ -175,12 +165,13 @@ pub fn parse(out: &str) -> Result<BeamRun, Skipped> {
     serde_json::from_str(line).map_err(|e| Skipped(format!("unreadable JSON from the script: {e}")))
 }
 
-/// What a run stopped part-way (`reason`) had reported: its header and the figures of the
-/// workloads it finished, with `stopped` naming the workload it was in. `None` if it had
-/// not finished one, or printed something unreadable (then nothing of it is trusted).
+/// What a run stopped part-way (`reason`) had reported: its header (the result with no
+/// workload yet) and the figures of the workloads it finished, with `stopped` naming the
+/// workload it was in. `None` if it had not finished one, or printed something unreadable
+/// (then nothing of it is trusted).
 #[must_use]
 pub fn parse_stopped(out: &str, reason: &str) -> Option<BeamRun> {
-    let mut started: Option<Started> = None;
+    let mut started: Option<BeamRun> = None;
     let mut running: Option<String> = None;
     let mut workloads = Vec::new();
     for line in out.lines().map(str::trim).filter(|l| l.starts_with('{')) {
@@ -199,23 +190,16 @@ pub fn parse_stopped(out: &str, reason: &str) -> Option<BeamRun> {
             workloads.push(figure);
         }
     }
-    let started = started?;
+    let mut run = started?;
     if workloads.is_empty() {
         return None;
     }
-    let stopped = match running {
+    run.workloads = workloads;
+    run.stopped = Some(match running {
         Some(name) => format!("{reason} during its {name} workload"),
         None => reason.to_owned(),
-    };
-    Some(BeamRun {
-        elixir: started.elixir,
-        otp: started.otp,
-        keys: started.keys,
-        threads: started.threads,
-        keys_per_process: started.keys_per_process,
-        workloads,
-        stopped: Some(stopped),
-    })
+    });
+    Some(run)
 }
 
 #[cfg(test)]
@@ -244,7 +228,7 @@ mod tests {
     #[test]
     fn a_stopped_run_keeps_the_workloads_it_finished() {
         let out = "{\"started\":{\"elixir\":\"1.14.0\",\"keys\":10,\"keys_per_process\":10,\
-                   \"otp\":\"25\",\"threads\":2}}\n\
+                   \"otp\":\"25\",\"threads\":2,\"workloads\":[]}}\n\
                    {\"running\":\"register\"}\n\
                    {\"finished\":{\"mops\":0.5,\"name\":\"register\",\"ops\":10}}\n\
                    {\"finished\":{\"bytes_per_entry\":212.5,\"name\":\"memory\"}}\n\
