@@ -1,7 +1,9 @@
 //! `engine`: regent side by side with the peer registries. Every peer runs in this process
 //! on the same keys and pinned threads, the peers taking turns pass by pass, each table
 //! dropped before the next pass starts. Each pass builds a fresh table: register, lookup
-//! hit, lookup miss, process_down; every figure is the middle pass of `--reps`.
+//! hit, lookup miss, process_down; every figure is the middle pass of `--reps`. The
+//! [`floor`] takes its turn with them: the same phases on thread-private tables, the
+//! ceiling of what any registry could gain over the best peer here.
 
 use std::fs;
 use std::num::NonZeroUsize;
@@ -11,6 +13,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::count::Count;
+use crate::floor;
 use crate::peers::{DashMapPeer, RegentPeer, Registry, RwLockPeer};
 use crate::report::{self, figure, Provenance, Table};
 use crate::runner::{Latency, Timing};
@@ -58,6 +61,14 @@ struct Workload {
     threads: usize,
     keys: usize,
     results: Vec<PeerResult>,
+    /// The [`floor`]'s figures: not a peer, so not in `results`.
+    floor: FloorResult,
+}
+
+#[derive(Debug, Serialize)]
+struct FloorResult {
+    mops: f64,
+    bytes_per_entry: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -102,13 +113,16 @@ pub fn run(args: &EngineArgs) -> Result<PathBuf, Error> {
         Passes::new(DashMapPeer::NAME, reps),
         Passes::new(RwLockPeer::NAME, reps),
     ];
+    let mut floors = Passes::new(floor::NAME, reps);
     for rep in 1..=reps {
         let [regent, dashmap, rwlock] = &mut passes;
         regent.run::<RegentPeer>(keys, threads, rep, reps)?;
         dashmap.run::<DashMapPeer>(keys, threads, rep, reps)?;
         rwlock.run::<RwLockPeer>(keys, threads, rep, reps)?;
+        floors.run_floor(keys, threads, rep, reps)?;
     }
     let peers = passes.map(Passes::middle);
+    let floor = floors.middle();
     let workloads = Phase::ENGINE
         .iter()
         .enumerate()
@@ -125,6 +139,10 @@ pub fn run(args: &EngineArgs) -> Result<PathBuf, Error> {
                     latency: f.passes[p].latency,
                 })
                 .collect(),
+            floor: FloorResult {
+                mops: floor.passes[p].mops(),
+                bytes_per_entry: floor.bytes_per_entry,
+            },
         })
         .collect();
     let result = EngineResult {
@@ -137,7 +155,11 @@ pub fn run(args: &EngineArgs) -> Result<PathBuf, Error> {
         workloads,
     };
 
-    let body = format!("{}\n{}", result.run.provenance.describe(), table(&peers));
+    let body = format!(
+        "{}\n{}",
+        result.run.provenance.describe(),
+        table(&peers, &floor)
+    );
     print!("{body}");
     let json = report::write_json(&args.out, "engine", &stamp, &result)?;
     println!("wrote {}", json.display());
@@ -193,6 +215,23 @@ impl Passes {
         Ok(())
     }
 
+    /// Runs pass `rep` of `reps` of the [`floor`].
+    fn run_floor(
+        &mut self,
+        keys: Keys,
+        threads: usize,
+        rep: usize,
+        reps: usize,
+    ) -> Result<(), Error> {
+        let progress = report::progress(&format!("{} {rep}/{reps}", floor::NAME));
+        let pass = floor::run(keys, threads, &Phase::ENGINE, &progress)?;
+        for (timings, timing) in self.timings.iter_mut().zip(pass.timings) {
+            timings.push(timing);
+        }
+        self.bytes.push(pass.bytes_per_entry);
+        Ok(())
+    }
+
     /// The middle pass of each phase, and the middle bytes per entry.
     fn middle(self) -> PeerFigures {
         PeerFigures {
@@ -205,25 +244,36 @@ impl Passes {
     }
 }
 
-/// One row per workload, one column per peer (regent first), and regent's figure over the
-/// best other peer's.
-fn table(peers: &[PeerFigures]) -> Table {
+/// One row per workload, one column per peer (regent first), the floor, and regent's and
+/// the floor's figures over the best other peer's.
+fn table(peers: &[PeerFigures], floor: &PeerFigures) -> Table {
     let mut header = vec!["workload".to_owned()];
     header.extend(peers.iter().map(|f| f.peer.to_owned()));
-    header.push("regent ÷ best peer".to_owned());
+    header.extend([
+        floor::NAME.to_owned(),
+        "regent ÷ best peer".to_owned(),
+        "floor ÷ best peer".to_owned(),
+    ]);
     let mut table = Table::new(&header);
     for (p, phase) in Phase::ENGINE.iter().enumerate() {
         let mops: Vec<f64> = peers.iter().map(|f| f.passes[p].mops()).collect();
-        table.row(row(format!("{} Mops/s", phase.name()), &mops, f64::max));
+        let name = format!("{} Mops/s", phase.name());
+        table.row(row(name, &mops, floor.passes[p].mops(), f64::max));
     }
     let bytes: Vec<f64> = peers.iter().map(|f| f.bytes_per_entry).collect();
-    table.row(row("bytes per entry".to_owned(), &bytes, f64::min));
+    table.row(row(
+        "bytes per entry".to_owned(),
+        &bytes,
+        floor.bytes_per_entry,
+        f64::min,
+    ));
     table
 }
 
-/// The cells of one row: its name, the figures (regent's first), and regent's over the
-/// best other peer's, `best` choosing the better of two figures.
-fn row(name: String, figures: &[f64], best: fn(f64, f64) -> f64) -> Vec<String> {
+/// The cells of one row: its name, the figures (regent's first), the floor's, and
+/// regent's and the floor's over the best other peer's, `best` choosing the better of two
+/// figures.
+fn row(name: String, figures: &[f64], floor: f64, best: fn(f64, f64) -> f64) -> Vec<String> {
     let best_peer = figures[1..]
         .iter()
         .copied()
@@ -231,7 +281,9 @@ fn row(name: String, figures: &[f64], best: fn(f64, f64) -> f64) -> Vec<String> 
         .unwrap_or(f64::NAN);
     let mut cells = vec![name];
     cells.extend(figures.iter().copied().map(figure));
+    cells.push(figure(floor));
     cells.push(format!("{:.2}×", figures[0] / best_peer));
+    cells.push(format!("{:.2}×", floor / best_peer));
     cells
 }
 
@@ -245,7 +297,12 @@ fn write_markdown(path: &Path, body: &str, json: &Path, run: &Run) -> std::io::R
          peers taking turns pass by pass. Each figure comes from the middle pass of {}, \
          each over a fresh table. Mops/s: higher is better. Bytes per entry: live bytes \
          after registering every key, as the counting allocator sees them, per key; lower \
-         is better. The last column divides regent's figure by the best other peer's.\n\n{body}",
+         is better. The floor is not a peer: each thread registers, looks up and removes \
+         its own share of the processes in its own hashbrown tables (the rwlock peer's maps \
+         without the lock), so nothing is shared and nothing synchronized. It is what a \
+         registry would reach if sharing it cost nothing, and the last column, the floor \
+         over the best peer, is the most any registry could gain over that peer on this \
+         machine. The column before divides regent's figure by the best other peer's.\n\n{body}",
         json.display(),
         Count(run.keys),
         run.threads,

@@ -11,6 +11,8 @@
 //!   several key and thread counts, and quotes lookups against the machine's [`limits`].
 //! - [`duplicate`] runs regent's duplicate registries beside the [`bags`] peers: dispatch,
 //!   hot-key churn, memory per entry.
+//! - [`floor`] runs the same phases on thread-private hashbrown tables: what a registry
+//!   would reach if sharing it cost nothing, the ceiling for any ratio to a peer.
 //! - [`limits`] measures dependent and independent random-access time over a table-sized
 //!   array.
 //! - [`instructions`] counts, with callgrind, the instructions one operation of each Rust
@@ -25,6 +27,7 @@ pub mod compare;
 pub mod count;
 pub mod duplicate;
 pub mod engine;
+pub mod floor;
 pub mod instructions;
 pub mod limits;
 pub mod peers;

@@ -91,11 +91,12 @@ pub fn run(
         let spawned: Vec<_> = (0..threads)
             .map(|t| {
                 let (cores, start_line, op) = (&cores, &start_line, &op);
-                let (first, last) = (t * n / threads, (t + 1) * n / threads);
+                let std::ops::Range {
+                    start: first,
+                    end: last,
+                } = share(n, threads, t);
                 s.spawn(move || {
-                    if let Some(&core) = cores.get(t % cores.len().max(1)) {
-                        core_affinity::set_for_current(core);
-                    }
+                    pin(cores, t);
                     let mut histogram = new_histogram();
                     // One division per thread; the loop steps with an add and a compare,
                     // since a division per operation would cost more than some lookups.
@@ -160,6 +161,20 @@ pub fn run(
         expected: workers.iter().map(|w| w.expected).sum(),
         elapsed: end - start,
         latency: Latency::of(&histogram),
+    }
+}
+
+/// The contiguous share of `0..n` that thread `t` of `threads` visits.
+#[must_use]
+pub fn share(n: usize, threads: usize, t: usize) -> std::ops::Range<usize> {
+    t * n / threads..(t + 1) * n / threads
+}
+
+/// Pins the calling thread, the `t`-th of its run, to a core of `cores` (round-robin when
+/// there are more threads than cores; not at all when the cores are unknown).
+pub fn pin(cores: &[core_affinity::CoreId], t: usize) {
+    if let Some(&core) = cores.get(t % cores.len().max(1)) {
+        core_affinity::set_for_current(core);
     }
 }
 

@@ -26,7 +26,7 @@ const SEED: u64 = 0x2545_F491_4F6C_DD1D;
 /// since this prime exceeds any `n` that fits in memory and so is coprime with it.
 /// Replaying registration order instead would hand the peers that allocate a node per
 /// entry a memory locality no runtime sees.
-const SCATTER: usize = (1 << 61) - 1;
+pub const SCATTER: usize = (1 << 61) - 1;
 
 impl Keys {
     /// `count` processes.
@@ -57,7 +57,9 @@ impl Keys {
         self.key(self.count + i)
     }
 
-    const fn value(i: usize) -> u64 {
+    /// The value process `i` registers with its key.
+    #[must_use]
+    pub const fn value(i: usize) -> u64 {
         !(i as u64)
     }
 }

@@ -18,7 +18,7 @@ pub use self::dashmap::DashMapPeer;
 pub use self::flurry::FlurryPeer;
 pub use self::papaya::PapayaPeer;
 pub use self::regent::{reclaim_until, RegentPeer};
-pub use self::rwlock::RwLockPeer;
+pub use self::rwlock::{RwLockPeer, Tables};
 pub use self::scc::SccPeer;
 
 /// The hasher every peer uses, so the comparison measures the tables, not the hash.

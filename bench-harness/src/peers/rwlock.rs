@@ -7,58 +7,82 @@ use super::{Hasher, Keys, Registry};
 #[derive(Debug, Default)]
 pub struct RwLockPeer(RwLock<Tables>);
 
+/// A registry's two maps with no synchronization at all: what [`RwLockPeer`] guards with
+/// its lock, and what each thread of the [`floor`](crate::floor) owns alone.
 #[derive(Debug, Default)]
-struct Tables {
+pub struct Tables {
     names: HashMap<u64, (u64, u64), Hasher>,
     pids: HashMap<u64, Keys, Hasher>,
+}
+
+impl Tables {
+    /// Registers `key` to `pid` unless it is taken. Returns whether it did.
+    pub fn register(&mut self, pid: u64, key: u64, value: u64) -> bool {
+        if self.names.try_insert(key, (pid, value)).is_err() {
+            return false;
+        }
+        self.pids.entry(pid).or_default().push(key);
+        true
+    }
+
+    /// The owner and value registered under `key`.
+    #[must_use]
+    pub fn lookup(&self, key: u64) -> Option<(u64, u64)> {
+        self.names.get(&key).copied()
+    }
+
+    /// Removes `key` if `pid` holds it. Returns whether it did.
+    pub fn unregister(&mut self, pid: u64, key: u64) -> bool {
+        if self.names.get(&key).is_none_or(|&(owner, _)| owner != pid) {
+            return false;
+        }
+        self.names.remove(&key);
+        if let Some(keys) = self.pids.get_mut(&pid) {
+            keys.retain(|k| *k != key);
+            if keys.is_empty() {
+                self.pids.remove(&pid);
+            }
+        }
+        true
+    }
+
+    /// Removes every key `pid` holds. Returns how many.
+    pub fn process_down(&mut self, pid: u64) -> usize {
+        let Some(keys) = self.pids.remove(&pid) else {
+            return 0;
+        };
+        keys.iter()
+            .filter(|&key| self.names.remove(key).is_some())
+            .count()
+    }
+
+    /// Live entries.
+    #[must_use]
+    pub fn count(&self) -> usize {
+        self.names.len()
+    }
 }
 
 impl Registry for RwLockPeer {
     const NAME: &'static str = "rwlock";
 
     fn register(&self, pid: u64, key: u64, value: u64) -> bool {
-        let mut tables = self.0.write();
-        if tables.names.try_insert(key, (pid, value)).is_err() {
-            return false;
-        }
-        tables.pids.entry(pid).or_default().push(key);
-        true
+        self.0.write().register(pid, key, value)
     }
 
     fn lookup(&self, key: u64) -> Option<(u64, u64)> {
-        self.0.read().names.get(&key).copied()
+        self.0.read().lookup(key)
     }
 
     fn unregister(&self, pid: u64, key: u64) -> bool {
-        let mut tables = self.0.write();
-        if tables
-            .names
-            .get(&key)
-            .is_none_or(|&(owner, _)| owner != pid)
-        {
-            return false;
-        }
-        tables.names.remove(&key);
-        if let Some(keys) = tables.pids.get_mut(&pid) {
-            keys.retain(|k| *k != key);
-            if keys.is_empty() {
-                tables.pids.remove(&pid);
-            }
-        }
-        true
+        self.0.write().unregister(pid, key)
     }
 
     fn process_down(&self, pid: u64) -> usize {
-        let mut tables = self.0.write();
-        let Some(keys) = tables.pids.remove(&pid) else {
-            return 0;
-        };
-        keys.iter()
-            .filter(|&key| tables.names.remove(key).is_some())
-            .count()
+        self.0.write().process_down(pid)
     }
 
     fn count(&self) -> usize {
-        self.0.read().names.len()
+        self.0.read().count()
     }
 }
