@@ -224,11 +224,12 @@ impl Passes {
         reps: usize,
     ) -> Result<(), Error> {
         let progress = report::progress(&format!("{} {rep}/{reps}", floor::NAME));
-        let pass = floor::run(keys, threads, &Phase::ENGINE, &progress)?;
+        let pass = floor::run(keys, threads, &Phase::ENGINE, true, &progress)?;
         for (timings, timing) in self.timings.iter_mut().zip(pass.timings) {
             timings.push(timing);
         }
-        self.bytes.push(pass.bytes_per_entry);
+        self.bytes
+            .push(pass.bytes_per_entry.expect("the floor read the allocator"));
         Ok(())
     }
 

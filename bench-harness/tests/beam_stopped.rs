@@ -66,6 +66,7 @@ fn a_stopped_beam_run_keeps_what_it_finished() {
         report: out.join("compare.md"),
         elixir,
         beam_timeout: 1,
+        no_floor: true,
     };
     let json = common::read_json(&compare::run(&args).expect("compare run"));
     let markdown = fs::read_to_string(out.join("compare.md")).unwrap();

@@ -25,6 +25,7 @@ fn args(out: &std::path::Path, peers: Vec<Peer>, workloads: Vec<Workload>) -> Co
         // Absent whether or not this machine has Elixir: the skip path is what is tested.
         elixir: PathBuf::from("/nonexistent/regent-bench/elixir"),
         beam_timeout: 60,
+        no_floor: false,
     }
 }
 
@@ -62,11 +63,17 @@ fn tiny_compare_reports_every_peer_and_workload_and_skips_beam() {
         assert_eq!(workload["keys"], KEYS);
         assert!([1, 2].contains(&workload["threads"].as_u64().unwrap()));
         // Every Rust peer runs every workload (the bag ones through its bag adapter), except
-        // regent's batch calls and their single-call baselines.
-        let peers: &[&str] = if regent_only(workload["name"].as_str().unwrap()) {
+        // regent's batch calls and their single-call baselines; the floor runs the registry
+        // workloads and memory, after the peers.
+        let name = workload["name"].as_str().unwrap();
+        let peers: &[&str] = if regent_only(name) {
             &["regent"]
-        } else {
+        } else if ["dispatch", "join_leave"].contains(&name) {
             &["regent", "dashmap", "scc", "papaya", "flurry", "rwlock"]
+        } else {
+            &[
+                "regent", "dashmap", "scc", "papaya", "flurry", "rwlock", "floor",
+            ]
         };
         assert_eq!(common::strings(&workload["results"], "peer"), peers);
         let memory = workload["name"] == "memory";
@@ -118,7 +125,12 @@ fn tiny_compare_reports_every_peer_and_workload_and_skips_beam() {
     assert!(markdown.contains("## The memory-access limit"));
     let svg = fs::read_to_string(out.join("compare").join("register.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("<rect"));
-    check_headline(&markdown, &json);
+    assert_eq!(
+        array_of_strings(&run["peers"]),
+        ["regent", "dashmap", "scc", "papaya", "flurry", "rwlock", "beam", "floor"]
+    );
+    check_headline(&markdown, &json, "Headline", "regent");
+    check_headline(&markdown, &json, "The floor", "floor");
     check_batch_over_single(&markdown, &json);
 
     // A subset of peers and workloads is all that runs and all that is reported.
@@ -128,7 +140,6 @@ fn tiny_compare_reports_every_peer_and_workload_and_skips_beam() {
         vec![Workload::Memory, Workload::Unregister],
     );
     let json = common::read_json(&compare::run(&subset).expect("subset run"));
-    fs::remove_dir_all(&out).unwrap();
     assert_eq!(
         workloads_named(&json),
         ["unregister", "memory", "unregister", "memory"]
@@ -136,10 +147,49 @@ fn tiny_compare_reports_every_peer_and_workload_and_skips_beam() {
     for workload in json["workloads"].as_array().unwrap() {
         assert_eq!(
             common::strings(&workload["results"], "peer"),
-            ["regent", "papaya"]
+            ["regent", "papaya", "floor"]
         );
     }
     assert!(json["run"]["skipped"].as_array().unwrap().is_empty());
+
+    // `--no-floor` leaves it out, and so does a run of workloads it does not run.
+    for (no_floor, workloads) in [
+        (true, vec![Workload::Register]),
+        (false, vec![Workload::Dispatch]),
+    ] {
+        let mut args = args(&out, vec![Peer::Regent, Peer::Rwlock], workloads);
+        args.no_floor = no_floor;
+        let json = common::read_json(&compare::run(&args).expect("run"));
+        assert_eq!(
+            array_of_strings(&json["run"]["peers"]),
+            ["regent", "rwlock"]
+        );
+        for workload in json["workloads"].as_array().unwrap() {
+            assert_eq!(
+                common::strings(&workload["results"], "peer"),
+                ["regent", "rwlock"]
+            );
+        }
+        let markdown = fs::read_to_string(out.join("compare.md")).unwrap();
+        assert!(!markdown.contains("## The floor"));
+        assert_eq!(
+            json["run"]["command"]
+                .as_str()
+                .unwrap()
+                .contains("--no-floor"),
+            no_floor
+        );
+    }
+    fs::remove_dir_all(&out).unwrap();
+}
+
+/// An array of strings, such as `run.peers`.
+fn array_of_strings(items: &Value) -> Vec<&str> {
+    let items = items.as_array().expect("an array");
+    items
+        .iter()
+        .map(|s| s.as_str().expect("a string"))
+        .collect()
 }
 
 /// Whether only regent runs the workload named `name`: the batch calls and their
@@ -150,12 +200,14 @@ fn regent_only(name: &str) -> bool {
         .any(|w| w.name() == name && w.kind() == regent_bench::compare::Kind::Batch)
 }
 
-/// The headline table has a row per workload with a ratio (not the ones only regent runs),
-/// a column per configuration, and each cell is regent's figure over the best other Rust
-/// peer's in the JSON. Without beam there is no beam headline.
-fn check_headline(markdown: &str, json: &Value) {
+/// The headline table of section `title` has a row per workload with a ratio (not the
+/// ones only regent runs; for the floor, not the bag ones either), a column per
+/// configuration, and each cell is `numerator`'s figure (regent's or the floor's) over the
+/// best Rust peer's in the JSON, regent and the floor aside. Without beam there is no beam
+/// headline.
+fn check_headline(markdown: &str, json: &Value, title: &str, numerator: &str) {
     let section = markdown
-        .split("\n## Headline\n")
+        .split(&format!("\n## {title}\n"))
         .nth(1)
         .expect("a headline section")
         .split("\n## ")
@@ -178,6 +230,7 @@ fn check_headline(markdown: &str, json: &Value) {
     let names: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
     let want: Vec<&str> = Workload::ALL
         .iter()
+        .filter(|w| numerator == "regent" || w.floor_runs())
         .map(|w| w.name())
         .filter(|&n| !regent_only(n))
         .collect();
@@ -194,14 +247,18 @@ fn check_headline(markdown: &str, json: &Value) {
             let field = if memory { "bytes_per_entry" } else { "mops" };
             let figure = |r: &Value| r[field].as_f64().unwrap();
             let results = entry["results"].as_array().unwrap();
-            let regent = figure(&results[0]);
-            let others = results[1..].iter().map(figure);
+            let of = |peer: &str| results.iter().find(|r| r["peer"] == peer).map(figure);
+            let others = results
+                .iter()
+                .filter(|r| r["peer"] != "regent" && r["peer"] != "floor")
+                .map(figure);
             let best = if memory {
                 others.fold(f64::INFINITY, f64::min)
             } else {
                 others.fold(0.0, f64::max)
             };
-            assert_eq!(row[column], format!("{:.2}×", regent / best), "{row:?}");
+            let ratio = of(numerator).unwrap() / best;
+            assert_eq!(row[column], format!("{ratio:.2}×"), "{row:?}");
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The floor: every phase answers as the peers must, on thread-private tables, and a
-//! wrong answer or an entry left behind is an error, not a figure.
+//! The floor: every phase answers as the peers must, on thread-private tables, in any
+//! order, and the tables end empty.
 
 mod common;
 
@@ -7,66 +7,56 @@ use indicatif::ProgressBar;
 use regent_bench::floor;
 use regent_bench::workload::{Keys, Phase};
 
+/// Two hashbrown maps of 16-byte-plus entries: more than 16 bytes a key, and far less
+/// than a kilobyte.
+fn plausible(bytes: Option<f64>) -> bool {
+    bytes.is_some_and(|b| (16.0..1024.0).contains(&b))
+}
+
 #[test]
-fn every_phase_runs_on_private_tables_and_leaves_them_empty() {
+fn every_phase_in_compare_order_on_one_to_three_threads() {
     let keys = Keys::new(10_007);
     for threads in [1, 2, 3] {
-        let phases = [
-            Phase::Register,
-            Phase::RegisterConflict,
-            Phase::LookupHit,
-            Phase::LookupMiss,
-            Phase::Unregister,
-            Phase::Register,
-            Phase::ProcessDown,
-        ];
-        let pass = floor::run(keys, threads, &phases, &ProgressBar::hidden())
+        let pass = floor::run(keys, threads, &Phase::ALL, true, &ProgressBar::hidden())
             .unwrap_or_else(|e| panic!("{threads} threads: {e}"));
-        assert_eq!(pass.timings.len(), phases.len());
+        assert_eq!(pass.timings.len(), Phase::ALL.len());
         for timing in &pass.timings {
             assert_eq!((timing.ops, timing.expected), (10_007, 10_007));
             assert!(timing.mops() > 0.0);
         }
-        // Two hashbrown maps of 16-byte-plus entries: more than 16 bytes a key, and far
-        // less than a kilobyte.
         assert!(
-            (16.0..1024.0).contains(&pass.bytes_per_entry),
-            "{}",
+            plausible(pass.bytes_per_entry),
+            "{:?}",
             pass.bytes_per_entry
         );
     }
 }
 
 #[test]
-fn a_wrong_answer_is_an_error() {
-    // A second registration of every key is refused, which `Register` counts as wrong.
-    let phases = [Phase::Register, Phase::Register, Phase::ProcessDown];
-    let err = floor::run(Keys::new(1_000), 2, &phases, &ProgressBar::hidden())
-        .expect_err("the second registration must fail");
-    assert_eq!(
-        err.to_string(),
-        "floor register: 1000 of 1000 operations returned a wrong result"
-    );
+fn phases_start_from_the_state_they_need() {
+    // Lookups need a populated table, the read mix leaves a mixed one that a
+    // registration must first tear down, and so must the end of the pass.
+    let phases = [
+        Phase::LookupHit,
+        Phase::ReadMix,
+        Phase::Register,
+        Phase::ReadMix,
+    ];
+    let pass = floor::run(Keys::new(5_000), 2, &phases, false, &ProgressBar::hidden())
+        .expect("every phase answers as expected");
+    assert_eq!(pass.timings.len(), 4);
+    assert!(pass.timings.iter().all(|t| t.expected == 5_000));
+    assert_eq!(pass.bytes_per_entry, None, "no reading asked for");
 }
 
 #[test]
-fn entries_left_behind_are_an_error() {
-    let phases = [Phase::Register, Phase::LookupHit];
-    let err = floor::run(Keys::new(1_000), 2, &phases, &ProgressBar::hidden())
-        .expect_err("lookups leave every entry in place");
-    assert_eq!(
-        err.to_string(),
-        "the floor holds 1000 entries after its last phase"
-    );
-}
-
-#[test]
-#[should_panic(expected = "the floor starts from empty tables")]
-fn phases_must_start_with_registration() {
-    let _ = floor::run(
-        Keys::new(10),
-        1,
-        &[Phase::LookupHit],
-        &ProgressBar::hidden(),
+fn memory_alone_registers_every_key_untimed() {
+    let pass = floor::run(Keys::new(5_000), 2, &[], true, &ProgressBar::hidden())
+        .expect("a memory reading");
+    assert!(pass.timings.is_empty());
+    assert!(
+        plausible(pass.bytes_per_entry),
+        "{:?}",
+        pass.bytes_per_entry
     );
 }

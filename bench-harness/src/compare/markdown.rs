@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::{chart, CompareResult, Kind, LimitFigure, Skip, Workload, WorkloadFigures};
 use crate::count::Count;
+use crate::floor;
 use crate::peers::{beam, RegentPeer, Registry};
 use crate::report::{self, figure, Table};
 use crate::Error;
@@ -95,7 +96,8 @@ pub(super) fn write(path: &Path, json: &Path, result: &CompareResult) -> Result<
          and pid \
          index in `DashMap`s, as ractor does it); scc (`HashIndex` names, `HashMap` pid \
          index); papaya; flurry; rwlock (`RwLock<hashbrown>`, one lock for both maps, the \
-         \"GenServer holding a map\"); beam (Elixir's own `Registry`, see below). For \
+         \"GenServer holding a map\"); beam (Elixir's own `Registry`, see below); and, not a \
+         peer, the floor (see \"The floor\"). For \
          `dispatch` and `join_leave` each Rust peer is a duplicate registry: regent's \
          `Duplicate` partitioned by key, and for the others a map of per-key member maps \
          plus a pid index built from the same crate (rwlock: both under one lock). The ratio \
@@ -281,7 +283,7 @@ fn table(result: &CompareResult, workload: Workload) -> Table {
                 .map(|p| of(row, p).map_or("–".to_owned(), figure)),
         );
         if ratios {
-            let (best, beam) = ratios_of(result, workload, row);
+            let (best, beam) = ratios_of(result, workload, row, RegentPeer::NAME);
             cells.push(ratio_cell(best));
             cells.push(ratio_cell(beam));
         }
@@ -297,10 +299,10 @@ enum Versus {
     Beam,
 }
 
-/// One row per workload, one column per configuration: regent's figure over the best other
-/// Rust peer's, or over beam's. Rows without a single ratio are left out, and so is the
-/// whole table (`None`) when no row has one.
-fn headline(result: &CompareResult, versus: Versus) -> Option<Table> {
+/// One row per workload, one column per configuration: `numerator`'s figure (regent's or
+/// the floor's) over the best Rust peer's other than regent, or over beam's. Rows without
+/// a single ratio are left out, and so is the whole table (`None`) when no row has one.
+fn headline(result: &CompareResult, numerator: &str, versus: Versus) -> Option<Table> {
     let mut configurations: Vec<(usize, usize)> = Vec::new();
     for row in &result.workloads {
         if !configurations.contains(&(row.keys, row.threads)) {
@@ -323,7 +325,7 @@ fn headline(result: &CompareResult, versus: Versus) -> Option<Table> {
                 let row = rows
                     .iter()
                     .find(|r| r.keys == keys && r.threads == threads)?;
-                let (best, beam) = ratios_of(result, workload, row);
+                let (best, beam) = ratios_of(result, workload, row, numerator);
                 match versus {
                     Versus::BestRustPeer => best,
                     Versus::Beam => beam,
@@ -341,25 +343,27 @@ fn headline(result: &CompareResult, versus: Versus) -> Option<Table> {
     any.then_some(table)
 }
 
-/// regent's figure in `row` over the best other Rust peer's and over beam's.
+/// `numerator`'s figure in `row` (regent's or the floor's) over the best Rust peer's other
+/// than regent (the floor is not a peer) and over beam's.
 fn ratios_of(
     result: &CompareResult,
     workload: Workload,
     row: &WorkloadFigures,
+    numerator: &str,
 ) -> (Option<f64>, Option<f64>) {
     let better = match workload.kind() {
         Kind::Memory => f64::min,
         Kind::Pass(_) | Kind::Bags | Kind::Batch => f64::max,
     };
-    let regent = of(row, RegentPeer::NAME);
+    let figure = of(row, numerator);
     let best = result
         .run
         .peers
         .iter()
-        .filter(|&&p| p != RegentPeer::NAME && p != beam::NAME)
+        .filter(|&&p| ![RegentPeer::NAME, beam::NAME, floor::NAME].contains(&p))
         .filter_map(|p| of(row, p))
         .reduce(better);
-    let over = |other: Option<f64>| Some(regent? / other?);
+    let over = |other: Option<f64>| Some(figure? / other?);
     (over(best), over(of(row, beam::NAME)))
 }
 
@@ -367,10 +371,10 @@ fn ratio_cell(ratio: Option<f64>) -> String {
     ratio.map_or("–".to_owned(), |r| format!("{r:.2}×"))
 }
 
-/// The headline section: both headline tables, with what they mean.
+/// The headline section: regent's headline tables and the floor's, with what they mean.
 fn headlines(result: &CompareResult) -> String {
     let mut out = String::new();
-    if let Some(table) = headline(result, Versus::BestRustPeer) {
+    if let Some(table) = headline(result, RegentPeer::NAME, Versus::BestRustPeer) {
         let _ = write!(
             out,
             "\n## Headline\n\n\
@@ -378,11 +382,31 @@ fn headlines(result: &CompareResult) -> String {
              threads): above 1× regent is faster, except for `memory`, where below 1× regent is \
              smaller. Every figure behind a ratio is in the workload's own table below.\n\n{table}"
         );
-        if let Some(table) = headline(result, Versus::Beam) {
+        if let Some(table) = headline(result, RegentPeer::NAME, Versus::Beam) {
             let _ = write!(
                 out,
                 "\nregent's figure over Elixir's `Registry` (beam) on the workloads beam \
                  ran:\n\n{table}"
+            );
+        }
+    }
+    if let Some(table) = headline(result, floor::NAME, Versus::BestRustPeer) {
+        let _ = write!(
+            out,
+            "\n## The floor\n\n\
+             The floor's figure over the best Rust peer's (regent aside). The floor is not a \
+             registry: each thread registers, looks up and removes its own share of the \
+             processes in its own hashbrown tables (the rwlock peer's maps without the lock), \
+             so nothing is shared and nothing synchronized. It is what a registry would reach \
+             if sharing it cost nothing, so each ratio is the most any registry could gain \
+             over the best peer in that cell, on this machine, short of a single-threaded \
+             table faster than hashbrown.\n\n{table}"
+        );
+        if let Some(table) = headline(result, floor::NAME, Versus::Beam) {
+            let _ = write!(
+                out,
+                "\nThe floor's figure over Elixir's `Registry` (beam): the most any registry \
+                 could gain over it here.\n\n{table}"
             );
         }
     }

@@ -57,6 +57,11 @@ pub struct CompareArgs {
     /// others have no beam figure (and with none finished, the peer is skipped)
     #[arg(long, default_value = "3600")]
     pub beam_timeout: u64,
+    /// Leave out the floor (each thread on private hashbrown tables, nothing shared: what
+    /// a registry would reach if sharing cost nothing), which otherwise takes its turn
+    /// with the Rust peers on the registry workloads and memory
+    #[arg(long)]
+    pub no_floor: bool,
 }
 
 impl CompareArgs {
@@ -203,7 +208,7 @@ pub fn run(args: &CompareArgs) -> Result<PathBuf, Error> {
     let reps = args.reps.get();
     let names = |xs: &[Count]| xs.iter().map(ToString::to_string).collect::<Vec<_>>();
     let provenance = Provenance::detect(&format!(
-        "compare --keys {} --threads {} --peers {} --workloads {} --reps {reps}",
+        "compare --keys {} --threads {} --peers {} --workloads {} --reps {reps}{}",
         names(&args.keys).join(","),
         threads
             .iter()
@@ -216,15 +221,21 @@ pub fn run(args: &CompareArgs) -> Result<PathBuf, Error> {
             .map(|w| w.name())
             .collect::<Vec<_>>()
             .join(","),
+        if args.no_floor { " --no-floor" } else { "" },
     ));
     let stamp = report::utc_stamp(SystemTime::now());
 
+    let floor = !args.no_floor && workloads.iter().any(|w| w.floor_runs());
     let mut result = CompareResult {
         run: Run {
             keys: args.keys.iter().map(|k| k.0).collect(),
             threads: threads.clone(),
             reps,
-            peers: peers.iter().map(|p| p.name()).collect(),
+            peers: peers
+                .iter()
+                .map(|p| p.name())
+                .chain(floor.then_some(crate::floor::NAME))
+                .collect(),
             workloads: workloads.iter().map(|w| w.name()).collect(),
             skipped: Vec::new(),
             stopped: Vec::new(),
@@ -241,7 +252,7 @@ pub fn run(args: &CompareArgs) -> Result<PathBuf, Error> {
             let keys = Keys::new(count.0);
             let limits = limits::measure(count.0.saturating_mul(limits::BYTES_PER_KEY), t);
             let rust: Vec<Peer> = peers.iter().copied().filter(|p| p.is_rust()).collect();
-            let figures = workload::measure_in_turn(&rust, &workloads, keys, t, reps)?;
+            let figures = workload::measure_in_turn(&rust, floor, &workloads, keys, t, reps)?;
             let beam_run = if !peers.contains(&Peer::Beam) {
                 None
             } else if let Some(reason) = &elixir_missing {
@@ -313,17 +324,17 @@ fn skip(keys: usize, threads: usize, reason: &str) -> Skip {
     }
 }
 
-/// Every peer's figure for `workload` in one configuration; beam only where its script
-/// measured the workload.
+/// Every peer's figure for `workload` in one configuration, the floor's after the Rust
+/// peers' if it ran; beam only where its script measured the workload.
 fn results(
     workload: Workload,
-    figures: &[(Peer, Figures)],
+    figures: &[(&'static str, Figures)],
     beam_run: Option<&BeamRun>,
     limits: &Limits,
 ) -> Vec<PeerResult> {
     let rust = figures.iter().filter_map(|(peer, f)| {
         let figure = f.of(workload)?;
-        Some(PeerResult::new(peer.name(), workload, figure, limits))
+        Some(PeerResult::new(peer, workload, figure, limits))
     });
     let beam = beam_run
         .and_then(|run| run.figure(workload.name()))

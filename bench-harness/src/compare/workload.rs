@@ -6,7 +6,7 @@ use crate::peers::{
     DashMapPeer, FlurryPeer, PapayaPeer, Peer, RegentPeer, Registry, RwLockPeer, SccPeer,
 };
 use crate::workload::{ensure_empty, middle, prepare, Keys, Phase, State};
-use crate::{alloc, duplicate, report, Error};
+use crate::{alloc, duplicate, floor, report, Error};
 
 /// A workload of `compare`, named in tables and JSON as on the command line.
 ///
@@ -114,6 +114,13 @@ impl Workload {
                 Kind::Memory | Kind::Bags | Kind::Batch => "memory",
             },
         }
+    }
+
+    /// Whether the [`floor`] runs the workload: the unique-registry passes and memory, not
+    /// the bags or regent's batch calls.
+    #[must_use]
+    pub const fn floor_runs(self) -> bool {
+        matches!(self.kind(), Kind::Pass(_) | Kind::Memory)
     }
 
     /// Whether the workload is lookups only, and so quoted against the memory limit.
@@ -246,33 +253,39 @@ fn middles<T: Copy + PartialEq>(
         .collect()
 }
 
-/// Measures every peer of `peers` (Rust ones) on `workloads` in `reps` rounds, each of
-/// which runs one pass of every peer in turn over fresh tables, so that a change in the
-/// machine's state during the run (another tenant's load, where the host puts the vCPUs)
-/// falls on every peer alike; each figure is the middle of a peer's `reps` passes. regent's
-/// batch lookups run after the rounds, their own passes taking turns.
+/// Measures every peer of `peers` (Rust ones), and the [`floor`] if asked, on
+/// `workloads` in `reps` rounds, each of which runs one pass of every peer in turn over
+/// fresh tables, so that a change in the machine's state during the run (another tenant's
+/// load, where the host puts the vCPUs) falls on every peer alike; each figure is the
+/// middle of a peer's `reps` passes. regent's batch lookups run after the rounds, their
+/// own passes taking turns. Returns each peer's figures by name, the floor's last.
 ///
 /// # Errors
 ///
 /// If a peer returned a wrong result or held entries after every process went down.
 pub fn measure_in_turn(
     peers: &[Peer],
+    floor: bool,
     workloads: &[Workload],
     keys: Keys,
     threads: usize,
     reps: usize,
-) -> Result<Vec<(Peer, Figures)>, Error> {
+) -> Result<Vec<(&'static str, Figures)>, Error> {
     let (batch, rest): (Vec<Workload>, Vec<Workload>) =
         workloads.iter().partition(|w| w.kind() == Kind::Batch);
     let (lookups, writes): (Vec<Workload>, Vec<Workload>) =
         batch.iter().partition(|w| w.is_lookup());
     let mut passes: Vec<Vec<Figures>> = peers.iter().map(|_| Vec::with_capacity(reps)).collect();
+    let mut floors = Vec::with_capacity(reps);
     for _ in 0..reps {
         for (&peer, passes) in peers.iter().zip(&mut passes) {
             passes.push(measure_pass(peer, &rest, keys, threads)?);
         }
+        if floor {
+            floors.push(measure_floor(&rest, keys, threads)?);
+        }
     }
-    Ok(peers
+    let mut figures: Vec<(&'static str, Figures)> = peers
         .iter()
         .zip(passes)
         .map(|(&peer, passes)| {
@@ -287,9 +300,42 @@ pub fn measure_in_turn(
                     .bags
                     .extend(measure_write_batches(&writes, keys, threads, reps));
             }
-            (peer, figures)
+            (peer.name(), figures)
         })
-        .collect())
+        .collect();
+    if floor {
+        figures.push((floor::NAME, Figures::middle_of(&floors)));
+    }
+    Ok(figures)
+}
+
+/// The registry phases of `workloads`, in order.
+fn passes(workloads: &[Workload]) -> Vec<Phase> {
+    workloads
+        .iter()
+        .filter_map(|w| match w.kind() {
+            Kind::Pass(phase) => Some(phase),
+            Kind::Memory | Kind::Bags | Kind::Batch => None,
+        })
+        .collect()
+}
+
+/// One pass of the [`floor`] on the registry workloads of `workloads` and memory: the
+/// figures a pass of a Rust peer has for them.
+fn measure_floor(workloads: &[Workload], keys: Keys, threads: usize) -> Result<Figures, Error> {
+    let phases = passes(workloads);
+    let progress = report::progress(floor::NAME);
+    let memory = workloads.contains(&Workload::Memory);
+    let pass = floor::run(keys, threads, &phases, memory, &progress)?;
+    Ok(Figures {
+        mops: phases
+            .into_iter()
+            .zip(pass.timings)
+            .map(|(phase, timing)| (phase, timing.mops()))
+            .collect(),
+        bytes_per_entry: pass.bytes_per_entry,
+        bags: Vec::new(),
+    })
 }
 
 /// One pass of `peer` (a Rust one) on `workloads` over fresh tables.
@@ -536,13 +582,7 @@ fn measure<R: Registry>(
     keys: Keys,
     threads: usize,
 ) -> Result<Figures, Error> {
-    let phases: Vec<Phase> = workloads
-        .iter()
-        .filter_map(|w| match w.kind() {
-            Kind::Pass(phase) => Some(phase),
-            Kind::Memory | Kind::Bags | Kind::Batch => None,
-        })
-        .collect();
+    let phases = passes(workloads);
     let memory = workloads.contains(&Workload::Memory);
     // Allocated up front: growing it mid-pass would count against the peer.
     let mut mops = Vec::with_capacity(phases.len());
