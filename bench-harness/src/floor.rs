@@ -1,7 +1,9 @@
 //! The floor: what a registry would reach if sharing it cost nothing.
 //!
 //! Each of the run's pinned threads owns a private [`Tables`] (hashbrown name table and pid
-//! index, the [`RwLockPeer`](crate::peers::RwLockPeer)'s maps without its lock) and runs
+//! index, the [`RwLockPeer`](crate::peers::RwLockPeer)'s maps without its lock, split into
+//! [`SHARDS`] shards so that each growth rehashes a table small enough for the caches, as
+//! dashmap's shards do) and runs
 //! every phase over its own share of the processes: the same keys, values, hasher and
 //! allocator as the peers, and the same contiguous shares the [`runner`](crate::runner)
 //! hands each thread. Registration visits its share in pid order, as the peers do; the
@@ -32,6 +34,15 @@ use crate::Error;
 
 /// The name the floor has in tables and JSON.
 pub const NAME: &str = "floor";
+
+/// Shards of each thread's name table and pid index. Growth rehashes one shard at a time:
+/// at 10M keys on 2 threads a shard holds about 80k entries, a few megabytes, where one
+/// table per thread would rehash hundreds of megabytes from memory at each doubling. A
+/// lookup pays one multiply and shift for it.
+pub const SHARDS: usize = 64;
+
+/// One thread's tables.
+type Private = Tables<SHARDS>;
 
 /// One floor pass: the timing of each phase asked for, in order, and, if asked, the live
 /// bytes per key the first time the tables held every key.
@@ -158,7 +169,7 @@ impl Floor<'_> {
     /// answer would leave the others waiting at the barrier forever. The first error is
     /// returned at the end.
     fn thread(&self, share: Range<usize>, phases: &[Phase]) -> Result<Worker, Error> {
-        let mut tables = Tables::default();
+        let mut tables = Private::default();
         let mut times = Vec::with_capacity(phases.len());
         let mut state = State::Empty;
         let mut failed = Ok(());
@@ -207,7 +218,7 @@ impl Floor<'_> {
     /// Brings this thread's tables from `from` to `to`, untimed.
     fn prepare(
         &self,
-        tables: &mut Tables,
+        tables: &mut Private,
         share: &Range<usize>,
         from: State,
         to: State,
@@ -247,7 +258,7 @@ impl Floor<'_> {
 
     /// Process `i`'s operation in `phase`, as [`Phase::drive`] has it: whether it answered
     /// as the phase expects.
-    fn op(&self, tables: &mut Tables, phase: Phase, i: usize) -> bool {
+    fn op(&self, tables: &mut Private, phase: Phase, i: usize) -> bool {
         let (keys, n) = (self.keys, self.keys.count());
         match phase {
             Phase::Register => tables.register(i as u64, keys.key(i), Keys::value(i)),

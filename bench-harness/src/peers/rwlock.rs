@@ -8,39 +8,67 @@ use super::{Hasher, Keys, Registry};
 pub struct RwLockPeer(RwLock<Tables>);
 
 /// A registry's two maps with no synchronization at all: what [`RwLockPeer`] guards with
-/// its lock, and what each thread of the [`floor`](crate::floor) owns alone.
-#[derive(Debug, Default)]
-pub struct Tables {
-    names: HashMap<u64, (u64, u64), Hasher>,
-    pids: HashMap<u64, Keys, Hasher>,
+/// its lock (one shard each), and what each thread of the [`floor`](crate::floor) owns
+/// alone (split into `S` shards by key and by pid, so that each growth rehashes a small
+/// table that stays in the caches).
+#[derive(Debug)]
+pub struct Tables<const S: usize = 1> {
+    names: [HashMap<u64, (u64, u64), Hasher>; S],
+    pids: [HashMap<u64, Keys, Hasher>; S],
 }
 
-impl Tables {
+impl<const S: usize> Default for Tables<S> {
+    fn default() -> Self {
+        assert!(S.is_power_of_two(), "a power of two of shards");
+        Self {
+            names: std::array::from_fn(|_| HashMap::default()),
+            pids: std::array::from_fn(|_| HashMap::default()),
+        }
+    }
+}
+
+/// The shard of `x` among `S`: the top bits of a multiplicative hash (keys look random,
+/// pids count up; both spread evenly).
+#[inline]
+fn shard<const S: usize>(x: u64) -> usize {
+    if S == 1 {
+        0
+    } else {
+        (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - S.trailing_zeros())) as usize
+    }
+}
+
+impl<const S: usize> Tables<S> {
     /// Registers `key` to `pid` unless it is taken. Returns whether it did.
     pub fn register(&mut self, pid: u64, key: u64, value: u64) -> bool {
-        if self.names.try_insert(key, (pid, value)).is_err() {
+        if self.names[shard::<S>(key)]
+            .try_insert(key, (pid, value))
+            .is_err()
+        {
             return false;
         }
-        self.pids.entry(pid).or_default().push(key);
+        self.pids[shard::<S>(pid)].entry(pid).or_default().push(key);
         true
     }
 
     /// The owner and value registered under `key`.
     #[must_use]
     pub fn lookup(&self, key: u64) -> Option<(u64, u64)> {
-        self.names.get(&key).copied()
+        self.names[shard::<S>(key)].get(&key).copied()
     }
 
     /// Removes `key` if `pid` holds it. Returns whether it did.
     pub fn unregister(&mut self, pid: u64, key: u64) -> bool {
-        if self.names.get(&key).is_none_or(|&(owner, _)| owner != pid) {
+        let names = &mut self.names[shard::<S>(key)];
+        if names.get(&key).is_none_or(|&(owner, _)| owner != pid) {
             return false;
         }
-        self.names.remove(&key);
-        if let Some(keys) = self.pids.get_mut(&pid) {
+        names.remove(&key);
+        let pids = &mut self.pids[shard::<S>(pid)];
+        if let Some(keys) = pids.get_mut(&pid) {
             keys.retain(|k| *k != key);
             if keys.is_empty() {
-                self.pids.remove(&pid);
+                pids.remove(&pid);
             }
         }
         true
@@ -48,18 +76,18 @@ impl Tables {
 
     /// Removes every key `pid` holds. Returns how many.
     pub fn process_down(&mut self, pid: u64) -> usize {
-        let Some(keys) = self.pids.remove(&pid) else {
+        let Some(keys) = self.pids[shard::<S>(pid)].remove(&pid) else {
             return 0;
         };
         keys.iter()
-            .filter(|&key| self.names.remove(key).is_some())
+            .filter(|&&key| self.names[shard::<S>(key)].remove(&key).is_some())
             .count()
     }
 
     /// Live entries.
     #[must_use]
     pub fn count(&self) -> usize {
-        self.names.len()
+        self.names.iter().map(HashMap::len).sum()
     }
 }
 
