@@ -5,7 +5,7 @@
 //! [`SHARDS`] shards so that each growth rehashes a table small enough for the caches, as
 //! dashmap's shards do) and runs
 //! every phase over its own share of the processes: the same keys, values, hasher and
-//! allocator as the peers, and the same contiguous shares the [`runner`](crate::runner)
+//! allocator as the peers, and the same contiguous shares the [`runner`]
 //! hands each thread. Registration visits its share in pid order, as the peers do; the
 //! other phases visit it in a scattered order (`SCATTER` within the share, where the peers
 //! scatter over all processes). Tables store their entries inline, so either order
