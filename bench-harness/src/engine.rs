@@ -115,11 +115,12 @@ pub fn run(args: &EngineArgs) -> Result<PathBuf, Error> {
     ];
     let mut floors = Passes::new(floor::NAME, reps);
     for rep in 1..=reps {
+        let round = format!("{rep}/{reps}");
         let [regent, dashmap, rwlock] = &mut passes;
-        regent.run::<RegentPeer>(keys, threads, rep, reps)?;
-        dashmap.run::<DashMapPeer>(keys, threads, rep, reps)?;
-        rwlock.run::<RwLockPeer>(keys, threads, rep, reps)?;
-        floors.run_floor(keys, threads, rep, reps)?;
+        regent.run::<RegentPeer>(keys, threads, &round)?;
+        dashmap.run::<DashMapPeer>(keys, threads, &round)?;
+        rwlock.run::<RwLockPeer>(keys, threads, &round)?;
+        floors.run_floor(keys, threads, &round)?;
     }
     let peers = passes.map(Passes::middle);
     let floor = floors.middle();
@@ -185,20 +186,14 @@ impl Passes {
         }
     }
 
-    /// Runs pass `rep` of `reps` over a fresh `R`: every phase, in order.
-    fn run<R: Registry>(
-        &mut self,
-        keys: Keys,
-        threads: usize,
-        rep: usize,
-        reps: usize,
-    ) -> Result<(), Error> {
+    /// Runs pass `round` ("2/3") over a fresh `R`: every phase, in order.
+    fn run<R: Registry>(&mut self, keys: Keys, threads: usize, round: &str) -> Result<(), Error> {
         let registry = R::default();
         // Garbage of earlier passes and peers must not count against this one.
         registry.quiesce();
         let before = alloc::live();
         for (phase, timings) in Phase::ENGINE.into_iter().zip(&mut self.timings) {
-            let progress = report::progress(&format!("{} {} {rep}/{reps}", R::NAME, phase.name()));
+            let progress = report::progress(&format!("{} {} {round}", R::NAME, phase.name()));
             timings.push(phase.run(&registry, keys, threads, &progress)?);
             // Freed before the reading below.
             drop(progress);
@@ -215,15 +210,9 @@ impl Passes {
         Ok(())
     }
 
-    /// Runs pass `rep` of `reps` of the [`floor`].
-    fn run_floor(
-        &mut self,
-        keys: Keys,
-        threads: usize,
-        rep: usize,
-        reps: usize,
-    ) -> Result<(), Error> {
-        let progress = report::progress(&format!("{} {rep}/{reps}", floor::NAME));
+    /// Runs pass `round` of the [`floor`].
+    fn run_floor(&mut self, keys: Keys, threads: usize, round: &str) -> Result<(), Error> {
+        let progress = report::progress(&format!("{} {round}", floor::NAME));
         let pass = floor::run(keys, threads, &Phase::ENGINE, true, &progress)?;
         for (timings, timing) in self.timings.iter_mut().zip(pass.timings) {
             timings.push(timing);
