@@ -287,16 +287,14 @@ fn write_markdown(path: &Path, body: &str, json: &Path, run: &Run) -> std::io::R
          peers taking turns pass by pass. Each figure comes from the middle pass of {}, \
          each over a fresh table. Mops/s: higher is better. Bytes per entry: live bytes \
          after registering every key, as the counting allocator sees them, per key; lower \
-         is better. The floor is not a peer: each thread registers, looks up and removes \
-         its own share of the processes in its own hashbrown tables (the rwlock peer's maps \
-         without the lock), so nothing is shared and nothing synchronized. It is what a \
-         registry would reach if sharing it cost nothing, and the last column, the floor \
-         over the best peer, is the most any registry could gain over that peer on this \
-         machine. The column before divides regent's figure by the best other peer's.\n\n{body}",
+         is better. {}, and the last column, the floor over the best peer, is the most any \
+         registry could gain over that peer on this machine. The column before divides \
+         regent's figure by the best other peer's.\n\n{body}",
         json.display(),
         Count(run.keys),
         run.threads,
         run.reps,
+        floor::ABOUT,
     );
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;

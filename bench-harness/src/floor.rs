@@ -29,7 +29,7 @@ use indicatif::ProgressBar;
 use crate::alloc;
 use crate::peers::Tables;
 use crate::runner::{self, Latency, Timing};
-use crate::workload::{Keys, Phase, State, MIX, MIX_DOWN, MIX_REGISTER, SCATTER};
+use crate::workload::{unmix, Keys, Phase, State, MIX, MIX_DOWN, MIX_REGISTER, SCATTER};
 use crate::Error;
 
 /// The name the floor has in tables and JSON.
@@ -38,11 +38,18 @@ pub const NAME: &str = "floor";
 /// Shards of each thread's name table and pid index. Growth rehashes one shard at a time:
 /// at 10M keys on 2 threads a shard holds about 80k entries, a few megabytes, where one
 /// table per thread would rehash hundreds of megabytes from memory at each doubling. A
-/// lookup pays one multiply and shift for it.
+/// lookup pays one multiply and shift for it. [`ABOUT`] names this count.
 pub const SHARDS: usize = 64;
 
 /// One thread's tables.
 type Private = Tables<SHARDS>;
+
+/// What the floor is, for the reports that show it.
+pub const ABOUT: &str = "The floor is not a registry: each thread registers, looks up and \
+    removes its own share of the processes in its own hashbrown name table and pid index \
+    (the rwlock peer's maps without the lock, in 64 shards so that growth rehashes small \
+    tables), so nothing is shared and nothing synchronized. It is what a registry would \
+    reach if sharing it cost nothing";
 
 /// One floor pass: the timing of each phase asked for, in order, and, if asked, the live
 /// bytes per key the first time the tables held every key.
@@ -238,9 +245,7 @@ impl Floor<'_> {
             (State::Mixed, State::Empty) => (
                 "teardown",
                 visit(share, false, |i| {
-                    let held = usize::from(i % MIX != MIX_DOWN);
-                    tables.process_down(i as u64) == held
-                        && (i % MIX != MIX_REGISTER || tables.process_down((n + i) as u64) == 1)
+                    unmix(n, i, |pid| tables.process_down(pid))
                 }),
             ),
             (State::Mixed, State::Populated) => {

@@ -290,9 +290,7 @@ pub fn prepare<R: Registry>(
         (State::Mixed, _) => {
             let n = keys.count();
             let timing = runner::run(threads, n, 1, &hidden, |i| {
-                let held = usize::from(i % MIX != MIX_DOWN);
-                registry.process_down(i as u64) == held
-                    && (i % MIX != MIX_REGISTER || registry.process_down((n + i) as u64) == 1)
+                unmix(n, i, |pid| registry.process_down(pid))
             });
             check(R::NAME, "teardown", n, &timing)?;
             prepare(registry, keys, threads, State::Empty, to)?;
@@ -302,6 +300,14 @@ pub fn prepare<R: Registry>(
         }
     }
     Ok(())
+}
+
+/// Takes process `i`'s part of a [`State::Mixed`] table down with `process_down`: the
+/// process itself unless it exited in the read mix, and the one that registered in its
+/// place. Returns whether each held what the mix left it.
+pub fn unmix(n: usize, i: usize, mut process_down: impl FnMut(u64) -> usize) -> bool {
+    let held = usize::from(i % MIX != MIX_DOWN);
+    process_down(i as u64) == held && (i % MIX != MIX_REGISTER || process_down((n + i) as u64) == 1)
 }
 
 fn check(peer: &str, phase: &str, n: usize, timing: &Timing) -> Result<(), Error> {

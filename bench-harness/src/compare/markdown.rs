@@ -394,13 +394,10 @@ fn headlines(result: &CompareResult) -> String {
         let _ = write!(
             out,
             "\n## The floor\n\n\
-             The floor's figure over the best Rust peer's (regent aside). The floor is not a \
-             registry: each thread registers, looks up and removes its own share of the \
-             processes in its own hashbrown tables (the rwlock peer's maps without the lock), \
-             so nothing is shared and nothing synchronized. It is what a registry would reach \
-             if sharing it cost nothing, so each ratio is the most any registry could gain \
-             over the best peer in that cell, on this machine, short of a single-threaded \
-             table faster than hashbrown.\n\n{table}"
+             The floor's figure over the best Rust peer's (regent aside). {}, so each ratio is \
+             the most any registry could gain over the best peer in that cell, on this \
+             machine, short of a single-threaded table faster than hashbrown.\n\n{table}",
+            floor::ABOUT
         );
         if let Some(table) = headline(result, floor::NAME, Versus::Beam) {
             let _ = write!(

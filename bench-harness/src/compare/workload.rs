@@ -265,7 +265,7 @@ fn middles<T: Copy + PartialEq>(
 /// If a peer returned a wrong result or held entries after every process went down.
 pub fn measure_in_turn(
     peers: &[Peer],
-    floor: bool,
+    with_floor: bool,
     workloads: &[Workload],
     keys: Keys,
     threads: usize,
@@ -281,7 +281,7 @@ pub fn measure_in_turn(
         for (&peer, passes) in peers.iter().zip(&mut passes) {
             passes.push(measure_pass(peer, &rest, keys, threads)?);
         }
-        if floor {
+        if with_floor {
             floors.push(measure_floor(&rest, keys, threads)?);
         }
     }
@@ -303,7 +303,7 @@ pub fn measure_in_turn(
             (peer.name(), figures)
         })
         .collect();
-    if floor {
+    if with_floor {
         figures.push((floor::NAME, Figures::middle_of(&floors)));
     }
     Ok(figures)
